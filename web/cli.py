@@ -1,0 +1,32 @@
+"""The ``whistle`` command: the one entry point for people and scripts.
+
+Each command group lives in its own module under :mod:`web.commands`; this module only
+assembles them. Errors are printed as one clear line naming the field and the reason, with a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from web.commands import boundaries, locate, network, serve
+
+app = typer.Typer(
+    name="whistle",
+    help="Whistle: geospatial dispatch and patrol planning for township enforcement.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("locate")(locate.locate)
+app.add_typer(boundaries.app, name="boundaries")
+app.add_typer(network.app, name="network")
+app.command("serve")(serve.serve)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
