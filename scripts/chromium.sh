@@ -11,5 +11,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq chromium >/dev/null
+apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 echo "chromium: installed $(chromium --version 2>/dev/null | head -1)"

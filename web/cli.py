@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from web.commands import boundaries, locate, network, serve
+from web.commands import boundaries, catalog, locate, network, serve
 
 app = typer.Typer(
     name="whistle",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("locate")(locate.locate)
 app.add_typer(boundaries.app, name="boundaries")
 app.add_typer(network.app, name="network")
+app.add_typer(catalog.app, name="catalog")
 app.command("serve")(serve.serve)
 
 

@@ -55,7 +55,7 @@ def load(folder: Path = typer.Argument(..., help="District folder to validate an
         url = store.url
     console.print(f"[green]loaded[/] {district.code} {district.name}: {len(district.townships)} "
                   f"townships, {len(district.zones)} zones, {len(district.clusters)} clusters "
-                  f"into {url.split('@')[-1]}", highlight=False)
+                  f"into {url.split('@')[-1]}", highlight=False, soft_wrap=True)
 
 
 @app.command("list")
