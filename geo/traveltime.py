@@ -1,0 +1,295 @@
+"""Travel times between points: on the road network when a district has one, else estimated.
+
+Every answer says where it came from (``eta_source``): ``"road"`` is a shortest-time route on
+the district's cached OSM network (:class:`RoadTravelTimes`); ``"estimate"`` is great-circle
+distance × circuity ÷ speed with the district's :class:`~geo.boundaries.TravelEstimate`
+(:class:`EstimateTravelTimes`). :func:`travel_times_for` picks the road network when one has
+been imported with ``whistle network import``.
+
+Road times are door to door: the access leg from each point to its snapped position on the
+nearest road, covered at :data:`ACCESS_SPEED_KMH` over the straight snap distance (lanes, yards
+and field tracks are mostly missing from OSM, so the leg is slow), plus the route on the graph.
+A point snapped onto road u→v at fraction t joins the graph at v after (1-t) of that edge's
+time, or at u after t of the reverse edge's time when the road is two-way; a destination is
+reached the same way backwards, and two points on the same road can drive straight between
+them when its direction allows. Two points no farther apart than their two snap distances
+together (the same compound, the same point) may instead go straight across at the access
+speed, when that is quicker.
+
+Unreachable pairs are ``np.inf`` (in ``seconds`` and ``metres``). Networks built from OSM keep
+only their largest strongly connected component, so this arises only for networks built by
+other means; callers should treat ``inf`` as "no road route": skip that candidate when ranking
+(``np.argmin`` does so naturally unless every entry is ``inf``), and fall back to
+:class:`EstimateTravelTimes` explicitly, reporting ``eta_source="estimate"``, if they need a
+number anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from geo.boundaries import District, TravelEstimate
+from geo.crs import haversine_m
+from geo.network import AT_NODE_M, RoadNetwork, Snap, pack, unpack
+from geo.settings import network_dir
+
+EtaSource = Literal["road", "estimate"]
+ACCESS_SPEED_KMH = 15.0  # the "track" speed of geo.speeds: unmapped lanes, yards, field tracks
+_CHUNK_CELLS = 8_000_000  # rows × graph nodes held at once by a Dijkstra batch (≈64 MB)
+
+
+@dataclass(frozen=True)
+class TravelMatrix:
+    """Travel times and distances from each source (rows) to each destination (columns).
+
+    ``seconds`` and ``metres`` have shape (n_src, n_dst); ``np.inf`` marks an unreachable pair.
+    For road answers ``metres`` is the length of the fastest route plus both access legs, and
+    ``snap_m_src``/``snap_m_dst`` give each point's distance to the road in metres; an
+    estimate has no snapping and leaves them ``None``.
+    """
+
+    seconds: np.ndarray
+    metres: np.ndarray
+    eta_source: EtaSource
+    snap_m_src: np.ndarray | None = None
+    snap_m_dst: np.ndarray | None = None
+
+    @property
+    def minutes(self) -> np.ndarray:
+        return self.seconds / 60.0
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form: seconds to 0.1 s, metres to 1 m, ``None`` for unreachable pairs."""
+
+        def rows(a: np.ndarray, digits: int) -> list[list[float | None]]:
+            return [[round(float(v), digits) if np.isfinite(v) else None for v in row]
+                    for row in a]
+
+        def snaps(a: np.ndarray | None) -> list[float] | None:
+            return None if a is None else [round(float(v), 1) for v in a]
+
+        return {"eta_source": self.eta_source, "seconds": rows(self.seconds, 1),
+                "metres": rows(self.metres, 0), "snap_m_src": snaps(self.snap_m_src),
+                "snap_m_dst": snaps(self.snap_m_dst)}
+
+
+def _points(lon: object, lat: object, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a set of WGS84 points once, naming the argument at fault."""
+    lon_a = np.atleast_1d(np.asarray(lon, dtype=float))
+    lat_a = np.atleast_1d(np.asarray(lat, dtype=float))
+    if lon_a.ndim != 1 or lon_a.shape != lat_a.shape:
+        raise ValueError(f"{what}_lon and {what}_lat must be 1-D and equally long "
+                         f"(got {lon_a.shape} and {lat_a.shape})")
+    for name, arr, limit in (("lon", lon_a, 180.0), ("lat", lat_a, 90.0)):
+        bad = ~np.isfinite(arr) | (np.abs(arr) > limit)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{what}_{name}[{i}] = {arr[i]} is not a WGS84 {name} "
+                             f"(finite, within ±{limit:g})")
+    return lon_a, lat_a
+
+
+class TravelTimes(ABC):
+    """Something that answers "how long from these points to those?" in seconds."""
+
+    eta_source: EtaSource
+
+    @abstractmethod
+    def matrix(self, src_lon: object, src_lat: object, dst_lon: object,
+               dst_lat: object) -> TravelMatrix:
+        """Times from every source to every destination (WGS84 degrees in, seconds out)."""
+
+    def one_to_many(self, lon: float, lat: float, dst_lon: object,
+                    dst_lat: object) -> TravelMatrix:
+        """Times from one point to many: a :class:`TravelMatrix` with a single row."""
+        return self.matrix([lon], [lat], dst_lon, dst_lat)
+
+
+class EstimateTravelTimes(TravelTimes):
+    """Straight-line estimate: ``metres = great-circle × circuity``, ``seconds = metres ÷ speed``.
+
+    Used where a district has no road network; see :class:`~geo.boundaries.TravelEstimate`
+    for the default parameters (1.35, 35 km/h).
+    """
+
+    eta_source: EtaSource = "estimate"
+
+    def __init__(self, estimate: TravelEstimate | None = None):
+        self.estimate = estimate or TravelEstimate()
+        if not (self.estimate.circuity >= 1.0 and self.estimate.speed_kmh > 0):
+            raise ValueError(f"travel_estimate: circuity {self.estimate.circuity} must be ≥ 1 "
+                             f"and speed_kmh {self.estimate.speed_kmh} > 0")
+
+    def matrix(self, src_lon: object, src_lat: object, dst_lon: object,
+               dst_lat: object) -> TravelMatrix:
+        slon, slat = _points(src_lon, src_lat, "src")
+        dlon, dlat = _points(dst_lon, dst_lat, "dst")
+        metres = haversine_m(slon[:, None], slat[:, None], dlon[None, :], dlat[None, :])
+        metres = metres * self.estimate.circuity
+        return TravelMatrix(seconds=metres / (self.estimate.speed_kmh / 3.6), metres=metres,
+                            eta_source="estimate")
+
+
+class RoadTravelTimes(TravelTimes):
+    """Shortest-time routes on a :class:`~geo.network.RoadNetwork`, many-to-many.
+
+    One Dijkstra search (scipy.sparse.csgraph) per source, or per destination when there are
+    fewer destinations, each search reaching all destinations at once. Time and length travel
+    packed in one weight (:func:`geo.network.pack`), so the route length comes free: edge times
+    count to the millisecond and lengths to the metre.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    access_kmh : float
+        Speed of the access leg between a point and its snapped position on the road, km/h.
+    """
+
+    eta_source: EtaSource = "road"
+
+    def __init__(self, network: RoadNetwork, access_kmh: float = ACCESS_SPEED_KMH):
+        if not access_kmh > 0:
+            raise ValueError(f"access_kmh must be positive (got {access_kmh})")
+        self.network = network
+        self.access_mps = access_kmh / 3.6
+
+    def matrix(self, src_lon: object, src_lat: object, dst_lon: object,
+               dst_lat: object) -> TravelMatrix:
+        net = self.network
+        slon, slat = _points(src_lon, src_lat, "src")
+        dlon, dlat = _points(dst_lon, dst_lat, "dst")
+        if not (len(slon) and len(dlon)):
+            empty = np.zeros((len(slon), len(dlon)))
+            return TravelMatrix(seconds=empty, metres=empty.copy(), eta_source="road",
+                                snap_m_src=np.zeros(len(slon)), snap_m_dst=np.zeros(len(dlon)))
+        src, dst = net.snap(slon, slat), net.snap(dlon, dlat)
+        out_node, out_cost = self._legs(src, leaving=True)
+        in_node, in_cost = self._legs(dst, leaving=False)
+        if len(src.segment) <= len(dst.segment):
+            packed = _search(net.weights, out_node, out_cost, in_node, in_cost)
+        else:  # search backwards from each destination on the reversed graph
+            packed = _search(net.weights_reversed, in_node, in_cost, out_node, out_cost).T
+        packed = np.minimum(packed, self._same_road(src, dst))
+        seconds, metres = unpack(packed)
+        seconds = seconds + (src.distance_m[:, None] + dst.distance_m[None, :]) / self.access_mps
+        metres = metres + src.distance_m[:, None] + dst.distance_m[None, :]
+        straight = np.hypot(src.px[:, None] - dst.px[None, :], src.py[:, None] - dst.py[None, :])
+        across = (straight <= src.distance_m[:, None] + dst.distance_m[None, :]) & (
+            straight / self.access_mps < seconds)
+        seconds = np.where(across, straight / self.access_mps, seconds)
+        metres = np.where(across, straight, metres)
+        return TravelMatrix(seconds=seconds, metres=metres, eta_source="road",
+                            snap_m_src=src.distance_m, snap_m_dst=dst.distance_m)
+
+    def _legs(self, snap: Snap, *, leaving: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The (up to two) graph nodes a snapped point joins, with packed costs; (n, 2) each.
+
+        Leaving: to b along the forward edge, to a along the backward edge. Arriving: from a
+        along the forward edge, from b along the backward edge. A point at a node joins it free.
+        """
+        net = self.network
+        seg = snap.segment
+        a, b = net.seg_a[seg], net.seg_b[seg]
+        fwd, bwd = net.seg_fwd[seg], net.seg_bwd[seg]
+        t = np.where(snap.edge == fwd, snap.fraction, 1.0 - snap.fraction)  # along a→b
+        seg_len = net.edge_length_m[np.where(fwd >= 0, fwd, bwd)]
+
+        def part(edge: np.ndarray, share: np.ndarray) -> np.ndarray:
+            e = np.maximum(edge, 0)
+            cost = pack(share * net.edge_time_s[e], share * net.edge_length_m[e])
+            return np.where(edge >= 0, cost, np.inf)
+
+        if leaving:
+            cost_a, cost_b = part(bwd, t), part(fwd, 1.0 - t)
+        else:
+            cost_a, cost_b = part(fwd, t), part(bwd, 1.0 - t)
+        cost_a = np.where(t * seg_len <= AT_NODE_M, 0.0, cost_a)
+        cost_b = np.where((1.0 - t) * seg_len <= AT_NODE_M, 0.0, cost_b)
+        return np.column_stack([a, b]), np.column_stack([cost_a, cost_b])
+
+    def _same_road(self, src: Snap, dst: Snap) -> np.ndarray:
+        """Packed cost of driving straight along a shared segment, else inf; (n_src, n_dst)."""
+        net = self.network
+        out = np.full((len(src.segment), len(dst.segment)), np.inf)
+        order = np.argsort(dst.segment, kind="stable")
+        sorted_seg = dst.segment[order]
+        lo = np.searchsorted(sorted_seg, src.segment, "left")
+        hi = np.searchsorted(sorted_seg, src.segment, "right")
+        counts = hi - lo
+        if not counts.any():
+            return out
+        i = np.repeat(np.arange(len(src.segment)), counts)
+        rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        j = order[np.repeat(lo, counts) + rank]
+        seg = src.segment[i]
+        fwd, bwd = net.seg_fwd[seg], net.seg_bwd[seg]
+        ts = np.where(src.edge[i] == fwd, src.fraction[i], 1.0 - src.fraction[i])
+        td = np.where(dst.edge[j] == fwd, dst.fraction[j], 1.0 - dst.fraction[j])
+        edge = np.where(td >= ts, fwd, bwd)
+        e = np.maximum(edge, 0)
+        share = np.abs(td - ts)
+        cost = pack(share * net.edge_time_s[e], share * net.edge_length_m[e])
+        out[i, j] = np.where(edge >= 0, cost, np.inf)
+        return out
+
+
+def _search(graph: csr_matrix, start_node: np.ndarray, start_cost: np.ndarray,
+            end_node: np.ndarray, end_cost: np.ndarray) -> np.ndarray:
+    """Packed shortest costs from every start to every end; (n_start, n_end).
+
+    Each start becomes a virtual node appended to ``graph`` with edges to its join nodes, so a
+    single Dijkstra per start covers both ways onto the road; ends are combined afterwards.
+    """
+    n = graph.shape[0]
+    k = len(start_node)
+    ok = np.isfinite(start_cost)
+    indptr = np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(ok.sum(axis=1))])
+    aug = csr_matrix((np.concatenate([graph.data, start_cost[ok]]),
+                      np.concatenate([graph.indices, start_node[ok]]).astype(np.int32),
+                      indptr), shape=(n + k, n + k))
+    out = np.empty((k, len(end_node)))
+    step = max(1, _CHUNK_CELLS // (n + k))
+    for first in range(0, k, step):
+        idx = np.arange(first, min(first + step, k))
+        dist = dijkstra(aug, directed=True, indices=n + idx)
+        out[idx] = np.minimum(dist[:, end_node[:, 0]] + end_cost[:, 0],
+                              dist[:, end_node[:, 1]] + end_cost[:, 1])
+    return out
+
+
+_loaded: dict[Path, tuple[tuple[int, int], RoadTravelTimes]] = {}
+_lock = threading.Lock()
+
+
+def network_path(district_code: str) -> Path:
+    """Where the cached road network of a district lives (under ``WHISTLE_DATA_DIR``)."""
+    return network_dir() / f"{district_code}.npz"
+
+
+def travel_times_for(district: District) -> TravelTimes:
+    """Road travel times if the district's network is cached, else the district's estimate.
+
+    A loaded network is kept in memory and reloaded only when its file changes. A cache that
+    exists but cannot be read raises :class:`~geo.network.NetworkError` rather than quietly
+    falling back: re-import the network.
+    """
+    path = network_path(district.code)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return EstimateTravelTimes(district.travel_estimate)
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        hit = _loaded.get(path)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, RoadTravelTimes(RoadNetwork.load(path)))
+            _loaded[path] = hit
+        return hit[1]
