@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from web.commands import boundaries, catalog, locate, network, serve
+from web.commands import boundaries, catalog, locate, network, serve, teams
 
 app = typer.Typer(
     name="whistle",
@@ -22,6 +22,7 @@ app.command("locate")(locate.locate)
 app.add_typer(boundaries.app, name="boundaries")
 app.add_typer(network.app, name="network")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(teams.app, name="teams")
 app.command("serve")(serve.serve)
 
 
