@@ -98,7 +98,8 @@ def test_new_migration_step_runs_once_on_an_existing_database(
     monkeypatch.setitem(migrations._REGISTRY, "extra", (v1, v2))
     store.migrate()
     store.migrate()
-    assert store.schema_versions() == {"geo": len(GEO_MIGRATIONS), "extra": 2}
+    versions = store.schema_versions()  # other layers may register components of their own
+    assert (versions["geo"], versions["extra"]) == (len(GEO_MIGRATIONS), 2)
     with store.transaction() as cur:
         cur.execute("SELECT id, body, author FROM extra_note")
         assert [tuple(r) for r in cur.fetchall()] == [(1, "kept", None)]
