@@ -113,7 +113,8 @@ def test_district_not_in_store_is_404_listing_stored_ones(client: TestClient) ->
 def test_malformed_district_code_is_422(client: TestClient) -> None:
     r = client.get("/api/v1/boundaries/zones", params={"district": "../etc"})
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["query", "district"]
+    assert r.json()["detail"]["field"] == "district"
+    assert r.json()["detail"]["errors"][0]["loc"] == ["query", "district"]
 
 
 # -- locate ------------------------------------------------------------------------------
@@ -167,7 +168,9 @@ def test_bad_locate_input_is_422_naming_the_field(
         client: TestClient, params: dict, field: str) -> None:
     r = client.get("/api/v1/locate", params=params)
     assert r.status_code == 422
-    assert [e["loc"] for e in r.json()["detail"]] == [["query", field]]
+    detail = r.json()["detail"]
+    assert detail["field"] == field and detail["message"]
+    assert [e["loc"] for e in detail["errors"]] == [["query", field]]
 
 
 # -- health and availability --------------------------------------------------------------

@@ -14,12 +14,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from geo.locate import LocateError
 from geo.settings import database_url as configured_database_url
-from web.api import boundaries, locate, pages
+from web.api import boundaries, dispatch, locate, pages
 from web.api.deps import STATIC_URL
 from web.districts import DistrictNotLoaded, DistrictRegistry, StoreUnavailable
 from web.map import render_map
@@ -59,6 +60,7 @@ def create_app(database_url: str | None = None, district: str = "changshan") -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _warm_up(reg, STATIC_URL)
         yield
+        reg.close()
 
     app = FastAPI(
         title="Whistle",
@@ -71,6 +73,8 @@ def create_app(database_url: str | None = None, district: str = "changshan") -> 
     app.include_router(pages.router)
     app.include_router(boundaries.router)
     app.include_router(locate.router)
+    app.include_router(dispatch.router)
+    dispatch.install_error_handlers(app)
 
     @app.exception_handler(DistrictNotLoaded)
     async def _not_loaded(request: Request, exc: DistrictNotLoaded) -> JSONResponse:
@@ -84,6 +88,20 @@ def create_app(database_url: str | None = None, district: str = "changshan") -> 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse({"detail": {"message": str(exc)}}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One body shape for every 4xx: the first bad field and why, plus all findings.
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        if first.get("type") == "missing":
+            message = "is required"
+        return JSONResponse({"detail": {
+            "field": ".".join(loc) or "request", "message": message,
+            "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"),
+                        "type": e.get("type")} for e in errors]}}, status_code=422)
 
     @app.exception_handler(LocateError)
     async def _bad_point(request: Request, exc: LocateError) -> JSONResponse:

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from web.commands import boundaries, catalog, locate, network, serve, teams
+from web.commands import (
+    audit,
+    boundaries,
+    catalog,
+    dispatch,
+    locate,
+    network,
+    planner_data,
+    serve,
+    teams,
+)
 
 app = typer.Typer(
     name="whistle",
@@ -23,6 +33,11 @@ app.add_typer(boundaries.app, name="boundaries")
 app.add_typer(network.app, name="network")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(teams.app, name="teams")
+app.command("dispatch")(dispatch.dispatch)
+app.command("replay")(dispatch.replay)
+app.add_typer(dispatch.tickets_app, name="tickets")
+app.add_typer(audit.app, name="audit")
+app.add_typer(planner_data.app, name="planner-data")
 app.command("serve")(serve.serve)
 
 

@@ -12,9 +12,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatch.dispatcher import Dispatcher
+from dispatch.teams.registry import TeamRegistry
 from geo.boundaries import District
 from geo.locate import Locator
-from geo.store import StoreError, open_store
+from geo.store import Store, StoreError, open_store
 
 
 class DistrictNotLoaded(LookupError):
@@ -43,6 +45,7 @@ class _Entry:
     district: District
     locator: Locator | None = None
     page: str | None = None
+    dispatcher: Dispatcher | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -62,6 +65,7 @@ class DistrictRegistry:
         self.default = default
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._store: Store | None = None
 
     def _entry(self, code: str) -> _Entry:
         entry = self._entries.get(code)
@@ -98,6 +102,41 @@ class DistrictRegistry:
                 if entry.locator is None:
                     entry.locator = Locator(entry.district)
         return entry.locator
+
+    def store(self) -> Store:
+        """The long-lived store for tickets and summonses (opened on first use).
+
+        Both backends serialise use of their connection, so one store serves every request
+        thread; tickets are written far more often than districts are loaded.
+        """
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    try:
+                        self._store = open_store(self.database_url)
+                    except StoreError as exc:
+                        raise StoreUnavailable(
+                            f"store ({url_scheme(self.database_url)}): {exc}") from exc
+        return self._store
+
+    def dispatcher(self, code: str | None = None) -> Dispatcher:
+        """The dispatcher of a district (catalogue, teams, travel times), built on first use."""
+        entry = self._entry(code or self.default)
+        if entry.dispatcher is None:
+            locator = self.locator(code)
+            with entry.lock:
+                if entry.dispatcher is None:
+                    entry.dispatcher = Dispatcher.for_district(entry.district, locator=locator)
+        return entry.dispatcher
+
+    def team_registry(self, code: str | None = None) -> TeamRegistry:
+        """Teams with live duty status and positions of a district."""
+        return self.dispatcher(code).registry
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def map_page(self, code: str | None, render: Any) -> str:
         """The rendered map page of a district; ``render(district) -> str`` runs once."""
