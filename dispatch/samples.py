@@ -42,8 +42,9 @@ def synthetic_incidents(district: District, matter_codes: list[str], n: int, see
         got: list[np.ndarray] = []
         need = idx.size
         while need > 0:  # rejection sampling, vectorised per round
-            x = rng.uniform(minx, maxx, need * 3 + 16)
-            y = rng.uniform(miny, maxy, need * 3 + 16)
+            # Rounded before the check, so the published 6-decimal point is the one located.
+            x = np.round(rng.uniform(minx, maxx, need * 3 + 16), 6)
+            y = np.round(rng.uniform(miny, maxy, need * 3 + 16), 6)
             keep = locator.township_index(x, y) == i
             got.append(np.column_stack([x[keep], y[keep]])[:need])
             need -= len(got[-1])
@@ -58,6 +59,6 @@ def synthetic_incidents(district: District, matter_codes: list[str], n: int, see
         "source": sources,
         "external_id": [f"SYN-{seed}-{k:07d}" for k in range(n)],
         "matter_code": rng.choice(matter_codes, size=n),
-        "lon": np.round(lon, 6), "lat": np.round(lat, 6),
+        "lon": lon, "lat": lat,
         "reported_at": times, "fine_yuan": fines,
     })

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,8 @@ from geo.settings import network_dir
 EtaSource = Literal["road", "estimate"]
 ACCESS_SPEED_KMH = 15.0  # the "track" speed of geo.speeds: unmapped lanes, yards, field tracks
 _CHUNK_CELLS = 8_000_000  # rows × graph nodes held at once by a Dijkstra batch (≈64 MB)
+DEFAULT_TREE_CACHE = 64  # shortest-path trees kept per network (bounded to ~128 MB below)
+_TREE_CACHE_CELLS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -155,11 +158,48 @@ class RoadTravelTimes(TravelTimes):
 
     eta_source: EtaSource = "road"
 
-    def __init__(self, network: RoadNetwork, access_kmh: float = ACCESS_SPEED_KMH):
+    def __init__(self, network: RoadNetwork, access_kmh: float = ACCESS_SPEED_KMH,
+                 tree_cache: int = DEFAULT_TREE_CACHE):
         if not access_kmh > 0:
             raise ValueError(f"access_kmh must be positive (got {access_kmh})")
         self.network = network
         self.access_mps = access_kmh / 3.6
+        self._trees: OrderedDict[tuple[float, float], np.ndarray] = OrderedDict()
+        self._tree_cache = max(0, min(int(tree_cache),
+                                      _TREE_CACHE_CELLS // max(network.n_nodes, 1)))
+        self._tree_lock = threading.Lock()
+
+    def _rows(self, slon: np.ndarray, slat: np.ndarray, out_node: np.ndarray,
+              out_cost: np.ndarray) -> np.ndarray:
+        """Packed cost from each source point to every graph node; (n_src, n_nodes).
+
+        Rows are kept in a small LRU keyed by the source point: dispatch asks again and again
+        from the same team bases and live positions, so a decision then needs no search at all
+        and a moved team costs one search, once.
+        """
+        n = self.network.n_nodes
+        keys = [(round(float(x), 7), round(float(y), 7)) for x, y in zip(slon, slat, strict=True)]
+        rows = np.empty((len(keys), n))
+        missing = []
+        with self._tree_lock:
+            for i, k in enumerate(keys):
+                row = self._trees.get(k)
+                if row is None:
+                    missing.append(i)
+                else:
+                    self._trees.move_to_end(k)
+                    rows[i] = row
+        if missing:
+            idx = np.array(missing)
+            fresh = _trees(self.network.weights, out_node[idx], out_cost[idx])
+            rows[idx] = fresh
+            with self._tree_lock:
+                for i, row in zip(missing, fresh, strict=True):
+                    self._trees[keys[i]] = row
+                    self._trees.move_to_end(keys[i])
+                while len(self._trees) > self._tree_cache:
+                    self._trees.popitem(last=False)
+        return rows
 
     def matrix(self, src_lon: object, src_lat: object, dst_lon: object,
                dst_lat: object) -> TravelMatrix:
@@ -173,7 +213,11 @@ class RoadTravelTimes(TravelTimes):
         src, dst = net.snap(slon, slat), net.snap(dlon, dlat)
         out_node, out_cost = self._legs(src, leaving=True)
         in_node, in_cost = self._legs(dst, leaving=False)
-        if len(src.segment) <= len(dst.segment):
+        if len(src.segment) <= self._tree_cache and self._tree_cache > 0:
+            rows = self._rows(slon, slat, out_node, out_cost)
+            packed = np.minimum(rows[:, in_node[:, 0]] + in_cost[:, 0][None, :],
+                                rows[:, in_node[:, 1]] + in_cost[:, 1][None, :])
+        elif len(src.segment) <= len(dst.segment):
             packed = _search(net.weights, out_node, out_cost, in_node, in_cost)
         else:  # search backwards from each destination on the reversed graph
             packed = _search(net.weights_reversed, in_node, in_cost, out_node, out_cost).T
@@ -241,6 +285,25 @@ class RoadTravelTimes(TravelTimes):
         return out
 
 
+def _augmented(graph: csr_matrix, start_node: np.ndarray, start_cost: np.ndarray
+               ) -> csr_matrix:
+    """``graph`` plus one virtual node per start, joined to its (up to two) road nodes."""
+    n = graph.shape[0]
+    k = len(start_node)
+    ok = np.isfinite(start_cost)
+    indptr = np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(ok.sum(axis=1))])
+    return csr_matrix((np.concatenate([graph.data, start_cost[ok]]),
+                       np.concatenate([graph.indices, start_node[ok]]).astype(np.int32),
+                       indptr), shape=(n + k, n + k))
+
+
+def _trees(graph: csr_matrix, start_node: np.ndarray, start_cost: np.ndarray) -> np.ndarray:
+    """Packed costs from every start to every road node; (n_start, n_nodes)."""
+    n = graph.shape[0]
+    aug = _augmented(graph, start_node, start_cost)
+    return dijkstra(aug, directed=True, indices=n + np.arange(len(start_node)))[:, :n]
+
+
 def _search(graph: csr_matrix, start_node: np.ndarray, start_cost: np.ndarray,
             end_node: np.ndarray, end_cost: np.ndarray) -> np.ndarray:
     """Packed shortest costs from every start to every end; (n_start, n_end).
@@ -250,11 +313,7 @@ def _search(graph: csr_matrix, start_node: np.ndarray, start_cost: np.ndarray,
     """
     n = graph.shape[0]
     k = len(start_node)
-    ok = np.isfinite(start_cost)
-    indptr = np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(ok.sum(axis=1))])
-    aug = csr_matrix((np.concatenate([graph.data, start_cost[ok]]),
-                      np.concatenate([graph.indices, start_node[ok]]).astype(np.int32),
-                      indptr), shape=(n + k, n + k))
+    aug = _augmented(graph, start_node, start_cost)
     out = np.empty((k, len(end_node)))
     step = max(1, _CHUNK_CELLS // (n + k))
     for first in range(0, k, step):

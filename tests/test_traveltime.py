@@ -177,3 +177,23 @@ def test_district_with_a_cached_network_uses_the_roads(tmp_path, monkeypatch, we
     assert travel_times_for(district) is times_  # loaded once, kept while the file is unchanged
     m = times_.one_to_many(122.07, 37.53, [122.08], [37.525])
     assert m.eta_source == "road" and m.snap_m_src is not None and np.isfinite(m.seconds).all()
+
+
+def test_cached_source_trees_give_the_same_matrix_as_fresh_searches(weihai_graph):
+    _, net = weihai_graph
+    rng = np.random.default_rng(4)
+    lon0, lat0, lon1, lat1 = net.lon.min(), net.lat.min(), net.lon.max(), net.lat.max()
+    src = rng.uniform(lon0, lon1, 12), rng.uniform(lat0, lat1, 12)
+    dst = rng.uniform(lon0, lon1, 40), rng.uniform(lat0, lat1, 40)
+    fresh = RoadTravelTimes(net, tree_cache=0).matrix(*src, *dst)
+    cached = RoadTravelTimes(net, tree_cache=8)
+    first = cached.matrix(*src, *dst)  # more sources than the cache holds: plain search
+    assert not cached._trees
+    again = cached.matrix(src[0][:5], src[1][:5], *dst)  # fills 5 trees
+    later = cached.matrix(src[0][3:11], src[1][3:11], *dst)  # 2 hits, 6 new: 3 evicted
+    assert np.allclose(first.seconds, fresh.seconds, equal_nan=True)
+    assert np.allclose(first.metres, fresh.metres, equal_nan=True)
+    assert np.allclose(again.seconds, fresh.seconds[:5], equal_nan=True)
+    assert np.allclose(later.seconds, fresh.seconds[3:11], equal_nan=True)
+    assert np.allclose(later.metres, fresh.metres[3:11], equal_nan=True)
+    assert len(cached._trees) == 8
