@@ -33,7 +33,6 @@ half-open horizon ``[start, end)``. Consequences, all exact (integer arithmetic)
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections.abc import Iterable, Sequence
@@ -48,6 +47,7 @@ import numpy as np
 
 from dispatch.catalog.loader import bundled_catalog_path, read_document
 from dispatch.catalog.models import CatalogError
+from geo.records import ProblemList, RecordError, RecordProblem, read_json_object
 
 FORMAT = "whistle-patrol-items/1"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "planner"
@@ -62,39 +62,23 @@ _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _CODE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-class PlannerDataError(ValueError):
+class DataProblem(RecordProblem):
+    """One finding in planner data: which record, which field, and why it is refused."""
+
+
+class PlannerDataError(RecordError):
     """Malformed or inconsistent planner data; lists every problem, naming record and field."""
 
-    def __init__(self, problems: list[DataProblem] | str, limit: int = 25):
-        if isinstance(problems, str):
-            problems = [DataProblem("file", "", problems)]
-        self.problems = problems
-        shown = "\n".join(f"  - {p}" for p in problems[:limit])
-        more = f"\n  … and {len(problems) - limit} more" if len(problems) > limit else ""
-        super().__init__(f"{len(problems)} problem(s) in the planner data:\n{shown}{more}")
+    subject = "the planner data"
+    problem_type = DataProblem
+    default_limit = 25
 
 
-@dataclass(frozen=True)
-class DataProblem:
-    """One validation finding: which record, which field, and why it is refused."""
-
-    record: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.record}.{self.field}" if self.field else self.record
-        return f"{where}: {self.message}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"record": self.record, "field": self.field, "message": self.message}
-
-
-class Problems(list[DataProblem]):
+class Problems(ProblemList):
     """Collects problems while a file is parsed; raises them all at once."""
 
-    def add(self, record: str, field: str, message: str) -> None:
-        self.append(DataProblem(record, field, message))
+    def __init__(self) -> None:
+        super().__init__(DataProblem)
 
     def raise_if_any(self) -> None:
         if self:
@@ -394,14 +378,7 @@ def load_items(path: Path | str | None = None, catalog: str | Path | None = None
         default: the catalogue the file names (``"catalog"``).
     """
     path = Path(path) if path is not None else bundled_items_path()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PlannerDataError(f"{path}: no such item list file") from exc
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PlannerDataError(f"{path.name}: cannot read JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise PlannerDataError(f"{path.name}: expected a JSON object at the top level")
+    doc = read_json_object(path, "item list file", PlannerDataError)
     source = catalog if catalog is not None else doc.get("catalog")
     if not source:
         raise PlannerDataError([DataProblem("item list", "catalog",

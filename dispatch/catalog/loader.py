@@ -22,7 +22,6 @@ File layout (``format: whistle-catalog/1``)::
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from dispatch.catalog.models import (
 )
 from dispatch.catalog.service import Catalogue, local_instant, replay
 from geo.boundaries import BoundaryError, District, bundled_district
+from geo.records import ProblemList, read_json_object
 
 FORMAT = "whistle-catalog/1"
 CATALOG_DIR = Path(__file__).resolve().parents[2] / "data" / "catalog"
@@ -55,23 +55,14 @@ GRANT_CORRECTABLE = ("effective_from", "transition_months", "target", "agreement
 RECALL_CORRECTABLE = ("effective", "void")
 
 
-class _Problems(list[CatalogProblem]):
-    def add(self, record: str, field: str, message: str) -> None:
-        self.append(CatalogProblem(record, field, message))
+class _Problems(ProblemList):
+    def __init__(self) -> None:
+        super().__init__(CatalogProblem)
 
 
 def read_document(path: Path | str) -> dict[str, Any]:
     """The raw JSON object of a catalogue file."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogError(f"{path}: no such catalogue file") from exc
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CatalogError(f"{path.name}: cannot read JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise CatalogError(f"{path.name}: expected a JSON object at the top level")
-    return doc
+    return read_json_object(path, "catalogue file", CatalogError)
 
 
 def _text(raw: dict[str, Any], key: str, rid: str, out: _Problems, *, required: bool = True

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
 
+from geo.records import RecordError, RecordProblem
+
 # The 23 domains (方面) whose penalty powers Changshan gave to its townships, in the order of
 # the plan: 常山县辉埠镇等7个乡镇（街道）综合行政执法改革工作实施方案 §二(一).
 DOMAINS: dict[str, str] = {
@@ -55,31 +57,16 @@ DEFAULT_TRANSITION_MONTHS = 3
 Phase = Literal["before", "transition", "in_force", "recalled", "expired"]
 
 
-class CatalogError(ValueError):
+class CatalogProblem(RecordProblem):
+    """One finding in a catalogue file: which record, which field, and why it is refused."""
+
+
+class CatalogError(RecordError):
     """Raised when a catalogue file is malformed or inconsistent; lists every problem found."""
 
-    def __init__(self, problems: list[CatalogProblem] | str):
-        if isinstance(problems, str):
-            problems = [CatalogProblem("catalogue", "", problems)]
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in the power catalogue:\n{lines}")
-
-
-@dataclass(frozen=True)
-class CatalogProblem:
-    """One validation finding: which record, which field, and why it is refused."""
-
-    record: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.record}.{self.field}" if self.field else self.record
-        return f"{where}: {self.message}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"record": self.record, "field": self.field, "message": self.message}
+    subject = "the power catalogue"
+    default_record = "catalogue"
+    problem_type = CatalogProblem
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ so the two cannot disagree.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from dispatch.teams.models import (
 )
 from geo.boundaries import District
 from geo.locate import Locator
+from geo.records import ProblemList, read_json_object
 
 FORMAT = "whistle-teams/1"
 TEAMS_DIR = Path(__file__).resolve().parents[2] / "data" / "teams"
@@ -64,9 +64,9 @@ class TeamRoster:
         raise KeyError(f"no team {team_id!r} in roster {self.version}")
 
 
-class _Problems(list[TeamProblem]):
-    def add(self, record: str, field: str, message: str) -> None:
-        self.append(TeamProblem(record, field, message))
+class _Problems(ProblemList):
+    def __init__(self) -> None:
+        super().__init__(TeamProblem)
 
 
 def bundled_teams_path(district: str = "changshan") -> Path:
@@ -76,16 +76,7 @@ def bundled_teams_path(district: str = "changshan") -> Path:
 
 def read_document(path: Path | str) -> dict[str, Any]:
     """The raw JSON object of a team file."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise TeamError(f"{path}: no such team file") from exc
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TeamError(f"{path.name}: cannot read JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise TeamError(f"{path.name}: expected a JSON object at the top level")
-    return doc
+    return read_json_object(path, "team file", TeamError)
 
 
 def load_teams(path: Path | str, district: District, departments: Mapping[str, str],

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from geo.records import RecordError, RecordProblem
+
 TeamKind = Literal["township", "hub", "department", "city"]
 TEAM_KINDS: tuple[TeamKind, ...] = ("township", "hub", "department", "city")
 Level = Literal["township", "district", "city"]
@@ -35,34 +37,17 @@ DUTY_ZH: dict[DutyStatus, str] = {"on_duty": "在岗", "off_duty": "不在岗", 
 LEGAL_REVIEWER_SHARE = 0.05
 
 
-class TeamError(ValueError):
-    """Bad team data or a refused update; lists every problem, each naming record and field."""
-
-    def __init__(self, problems: list[TeamProblem] | str):
-        if isinstance(problems, str):
-            problems = [TeamProblem("teams", "", problems)]
-        self.problems = problems
-        if len(problems) == 1:
-            super().__init__(str(problems[0]))
-        else:
-            lines = "\n".join(f"  - {p}" for p in problems)
-            super().__init__(f"{len(problems)} problem(s) in the team data:\n{lines}")
-
-
-@dataclass(frozen=True)
-class TeamProblem:
+class TeamProblem(RecordProblem):
     """One finding: which record (team or member id), which field, and why it is refused."""
 
-    record: str
-    field: str
-    message: str
 
-    def __str__(self) -> str:
-        where = f"{self.record}.{self.field}" if self.field else self.record
-        return f"{where}: {self.message}"
+class TeamError(RecordError):
+    """Bad team data or a refused update; lists every problem, each naming record and field."""
 
-    def as_dict(self) -> dict[str, str]:
-        return {"record": self.record, "field": self.field, "message": self.message}
+    subject = "the team data"
+    default_record = "teams"
+    problem_type = TeamProblem
+    single_line = True  # a refused position update reads best as one line
 
 
 @dataclass(frozen=True)
