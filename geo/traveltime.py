@@ -30,15 +30,18 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
+from shapely.ops import substring
 
 from geo.boundaries import District, TravelEstimate
-from geo.crs import haversine_m
+from geo.crs import haversine_m, to_wgs84
 from geo.network import AT_NODE_M, RoadNetwork, Snap, pack, unpack
 from geo.settings import network_dir
 
@@ -168,6 +171,7 @@ class RoadTravelTimes(TravelTimes):
         self._tree_cache = max(0, min(int(tree_cache),
                                       _TREE_CACHE_CELLS // max(network.n_nodes, 1)))
         self._tree_lock = threading.Lock()
+        self._edge_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _rows(self, slon: np.ndarray, slat: np.ndarray, out_node: np.ndarray,
               out_cost: np.ndarray) -> np.ndarray:
@@ -232,6 +236,119 @@ class RoadTravelTimes(TravelTimes):
         metres = np.where(across, straight, metres)
         return TravelMatrix(seconds=seconds, metres=metres, eta_source="road",
                             snap_m_src=src.distance_m, snap_m_dst=dst.distance_m)
+
+    def path(self, src_lon: float, src_lat: float, dst_lon: float, dst_lat: float
+             ) -> np.ndarray:
+        """The route :meth:`matrix` times between two points, as WGS84 vertices for a map.
+
+        The access leg from the point to its snapped position, the part of that road piece
+        up to the node the route joins, every road piece of the fastest path with its own
+        polyline, and the same two steps backwards at the destination. Two points on one road
+        follow it between them; two points :meth:`matrix` lets cross straight (the same
+        compound) give a two-vertex line.
+
+        Returns
+        -------
+        np.ndarray
+            ``(k, 2)`` lon/lat degrees, first vertex the source, last the destination.
+
+        Raises
+        ------
+        ValueError
+            For points that are not WGS84 or when no road route exists (an ``inf`` pair).
+        """
+        net = self.network
+        slon, slat = _points(src_lon, src_lat, "src")
+        dlon, dlat = _points(dst_lon, dst_lat, "dst")
+        if len(slon) != 1 or len(dlon) != 1:
+            raise ValueError("path: give one source and one destination point")
+        src, dst = net.snap(slon, slat), net.snap(dlon, dlat)
+        out_node, out_cost = self._legs(src, leaving=True)
+        in_node, in_cost = self._legs(dst, leaving=False)
+        n = net.n_nodes
+        dist, pred = dijkstra(_augmented(net.weights, out_node, out_cost), directed=True,
+                              indices=n, return_predecessors=True)
+        ends = dist[in_node[0]] + in_cost[0]
+        k = int(np.argmin(ends))
+        same = float(self._same_road(src, dst)[0, 0])
+        packed = min(float(ends[k]), same)
+        s_pt = np.array([src.px[0], src.py[0]])
+        d_pt = np.array([dst.px[0], dst.py[0]])
+        straight = float(np.hypot(*(s_pt - d_pt)))
+        seconds = np.inf
+        if np.isfinite(packed):
+            seconds = float(unpack(np.array([packed]))[0][0]) + (
+                src.distance_m[0] + dst.distance_m[0]) / self.access_mps
+        if straight <= src.distance_m[0] + dst.distance_m[0] and (
+                straight / self.access_mps < seconds):
+            xy = np.vstack([s_pt, d_pt])
+        elif not np.isfinite(packed):
+            raise ValueError(f"path: no road route from ({src_lon}, {src_lat}) to "
+                             f"({dst_lon}, {dst_lat})")
+        elif same <= ends[k]:
+            seg = int(src.segment[0])
+            xy = np.vstack([s_pt, self._piece(seg, self._along(src), self._along(dst)), d_pt])
+        else:
+            nodes = [int(in_node[0, k])]
+            while pred[nodes[-1]] != n:
+                nodes.append(int(pred[nodes[-1]]))
+            nodes.reverse()
+            parts = [s_pt[None, :], self._to_node(src, nodes[0], leaving=True)]
+            parts += [self._edge_xy(u, v) for u, v in pairwise(nodes)]
+            parts += [self._to_node(dst, nodes[-1], leaving=False), d_pt[None, :]]
+            xy = np.vstack(parts)
+        keep = np.ones(len(xy), dtype=bool)
+        keep[1:] = np.any(np.abs(np.diff(xy, axis=0)) > 1e-6, axis=1)
+        xy = xy[keep]
+        if len(xy) == 1:
+            xy = np.vstack([xy, xy])
+        lon, lat = to_wgs84(xy[:, 0], xy[:, 1], net.epsg)
+        return np.column_stack([lon, lat])
+
+    def _along(self, snap: Snap) -> float:
+        """Metres from the start (node ``seg_a``) of a snapped point's segment to the point."""
+        net = self.network
+        seg = int(snap.segment[0])
+        t = snap.fraction[0] if snap.edge[0] == net.seg_fwd[seg] else 1.0 - snap.fraction[0]
+        return float(t * shapely.length(net.lines[seg]))
+
+    def _piece(self, seg: int, start_m: float, end_m: float) -> np.ndarray:
+        """Metric vertices of segment ``seg`` between two distances along it (either order)."""
+        line = self.network.lines[seg]
+        sub = substring(line, start_m, end_m)
+        return np.asarray(shapely.get_coordinates(sub))
+
+    def _to_node(self, snap: Snap, node: int, *, leaving: bool) -> np.ndarray:
+        """Vertices between a snapped point and the end ``node`` of its segment, in travel order."""
+        net = self.network
+        seg = int(snap.segment[0])
+        length = float(shapely.length(net.lines[seg]))
+        at = self._along(snap)
+        end = 0.0 if node == int(net.seg_a[seg]) else length
+        return self._piece(seg, at, end) if leaving else self._piece(seg, end, at)
+
+    def _edge_xy(self, u: int, v: int) -> np.ndarray:
+        """Metric polyline of the fastest directed edge u→v (the one the search used)."""
+        net = self.network
+        if self._edge_index is None:
+            keep = net.edge_u != net.edge_v
+            edges = np.flatnonzero(keep)
+            weight = pack(net.edge_time_s[edges], net.edge_length_m[edges])
+            key = net.edge_u[edges].astype(np.int64) * net.n_nodes + net.edge_v[edges]
+            order = np.lexsort((weight, key))
+            seg_of = np.full(net.n_edges, -1, dtype=np.int64)
+            fwd = net.seg_fwd >= 0
+            bwd = net.seg_bwd >= 0
+            seg_of[net.seg_fwd[fwd]] = np.flatnonzero(fwd)
+            seg_of[net.seg_bwd[bwd]] = np.flatnonzero(bwd)
+            self._edge_index = (key[order], edges[order], seg_of)
+        keys, edges, seg_of = self._edge_index
+        e = int(edges[np.searchsorted(keys, u * net.n_nodes + v)])
+        seg = int(seg_of[e])
+        if seg < 0:  # a duplicate road another edge stands for: draw it straight
+            return np.array([[net.x[u], net.y[u]], [net.x[v], net.y[v]]])
+        xy = net.seg_xy[net.seg_offsets[seg]:net.seg_offsets[seg + 1]]
+        return xy if net.seg_fwd[seg] == e else xy[::-1]
 
     def _legs(self, snap: Snap, *, leaving: bool) -> tuple[np.ndarray, np.ndarray]:
         """The (up to two) graph nodes a snapped point joins, with packed costs; (n, 2) each.

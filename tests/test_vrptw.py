@@ -1,0 +1,277 @@
+"""Routing core: Solomon reader, independent feasibility checker, solver and CLI.
+
+Instances written inline here are made up for the tests. The public Solomon files are read
+from ``shared/data/vrptw`` beside the repository when present (they are in CI).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from planner.model import (
+    Break,
+    Client,
+    Depot,
+    FrozenPrefix,
+    ProblemError,
+    RoutingProblem,
+    TimeWindow,
+    VehicleType,
+    euclidean_matrix,
+)
+from planner.result import evaluate
+from planner.routes import solve, warm_up
+from planner.solomon import SolomonFormatError, parse_solomon, read_problem
+from web.commands import plan
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vrptw"
+
+# Made-up 8-customer instance in Solomon layout (CRLF line ends, like the public files).
+TINY = "\r\n".join([
+    "TINY8",
+    "",
+    "VEHICLE",
+    "NUMBER     CAPACITY",
+    "  4         30",
+    "",
+    "CUSTOMER",
+    "CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME",
+    "",
+    "    0      50         50          0          0        400          0",
+    "    1      60         50         10          0        100         10",
+    "    2      70         55         10         20        150         10",
+    "    3      40         50         10          0        120         10",
+    "    4      30         45         10         50        200         10",
+    "    5      50         70          5          0        300         10",
+    "    6      55         80          5         80        250         10",
+    "    7      50         30         10          0        300         10",
+    "    8      45         20         10        100        300         10",
+    "",
+])
+
+
+@pytest.fixture
+def tiny() -> RoutingProblem:
+    return parse_solomon(TINY, "tiny").to_problem()
+
+
+def _line_problem(windows: list[tuple[float, float]], service: float = 0.0,
+                  capacity: int = 10, vehicles: int = 2) -> RoutingProblem:
+    """Depot at x=0 and one client per unit step on a line (made up)."""
+    xy = np.array([[float(i), 0.0] for i in range(len(windows) + 1)])
+    dist = euclidean_matrix(xy)
+    return RoutingProblem(
+        depots=(Depot(0, TimeWindow(0, 1000)),),
+        clients=tuple(Client(i + 1, service, (TimeWindow(*w),), (1,))
+                      for i, w in enumerate(windows)),
+        vehicle_types=(VehicleType(count=vehicles, capacity=(capacity,),
+                                   shift=TimeWindow(0, 1000)),),
+        travel_time=dist,
+        distance=dist,
+    )
+
+
+# --- reader --------------------------------------------------------------------------------
+def test_parse_reads_fleet_depot_and_customers(tiny: RoutingProblem):
+    inst = parse_solomon(TINY, "tiny")
+    assert (inst.name, inst.n_vehicles, inst.capacity) == ("TINY8", 4, 30)
+    assert inst.xy.shape == (9, 2) and inst.due[0] == 400
+    assert tiny.n_clients == 8 and tiny.n_vehicles == 4
+    assert tiny.clients[1].windows[0] == TimeWindow(20, 150)
+    assert tiny.clients[1].demand == (10,) and tiny.clients[1].service_s == 10
+    assert tiny.distance[0, 1] == pytest.approx(10.0)
+    assert tiny.distance[1, 2] == pytest.approx(math.hypot(10, 5))  # unrounded Euclidean
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "empty"),
+    ("X\nfoo\n", "missing VEHICLE or CUSTOMER"),
+    (TINY.replace("  4         30", "  4"), "NUMBER CAPACITY"),
+    (TINY.replace("    3      40         50         10          0        120         10",
+                  "    3      40         50         10          0        120"), "7 numbers"),
+    (TINY.replace("    5      50         70", "    5      50         7O"), "non-numeric"),
+    (TINY.replace("    6      55", "    9      55"), "must run 0, 1, 2"),
+    (TINY.replace("0        120         10", "200        120         10"), "READY TIME > DUE"),
+])
+def test_parse_rejects_malformed_files_with_reason(text: str, reason: str):
+    with pytest.raises(SolomonFormatError, match=reason):
+        parse_solomon(text, "bad.txt")
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared VRPTW data not present")
+def test_public_instances_parse_with_their_published_sizes():
+    c101 = read_problem(DATA / "solomon" / "C101.txt")
+    assert (c101.n_clients, c101.n_vehicles, c101.vehicle_types[0].capacity) == (100, 25, (200,))
+    gh = read_problem(DATA / "homberger_200" / "c1_2_1.txt")
+    assert (gh.n_clients, gh.n_vehicles) == (200, 50)
+
+
+def test_problem_validation_names_the_field():
+    dist = np.zeros((2, 2))
+    with pytest.raises(ProblemError, match=r"clients\[0\].location"):
+        RoutingProblem((Depot(0),), (Client(5),), (VehicleType(),), dist, dist)
+    with pytest.raises(ProblemError, match=r"clients\[0\].windows\[0\]"):
+        RoutingProblem((Depot(0),), (Client(1, windows=(TimeWindow(5, 1),)),),
+                       (VehicleType(),), dist, dist)
+    with pytest.raises(ProblemError, match="travel_time: must be a square"):
+        RoutingProblem((Depot(0),), (Client(1),), (VehicleType(),), np.zeros((2, 3)), dist)
+
+
+# --- checker -------------------------------------------------------------------------------
+def test_checker_catches_a_late_arrival():
+    problem = _line_problem([(0, 100), (0, 3)])  # client 1 is 2 units out, due by 3
+    assert evaluate(problem, [[0, 1]]).is_feasible()  # no service time: arrives at 2
+    slow = _line_problem([(0, 100), (0, 3)], service=5.0)  # 1 + 5 + 1 = 7 > 3
+    result = evaluate(slow, [[0, 1]])
+    assert not result.is_feasible()
+    assert [(v.kind, v.client) for v in result.violations] == [("time_window", 1)]
+
+
+def test_checker_catches_capacity_duplicates_and_missing_clients():
+    problem = _line_problem([(0, 100)] * 3, capacity=2)
+    result = evaluate(problem, [[0, 1, 2], [2]])
+    kinds = sorted(v.kind for v in result.violations)
+    assert kinds == ["capacity", "duplicate"]
+    missing = evaluate(problem, [[0], [1]])
+    assert [(v.kind, v.client) for v in missing.violations] == [("unassigned", 2)]
+
+
+def test_checker_waits_for_window_and_delays_departure():
+    problem = _line_problem([(50, 60)])
+    route = evaluate(problem, [[0]]).routes[0]
+    assert route.stops[0].start == 50 and route.stops[0].arrival == pytest.approx(50)
+    assert route.departure == pytest.approx(49)  # leaves as late as useful
+    assert route.duration == pytest.approx(2)
+
+
+# --- solver --------------------------------------------------------------------------------
+def _brute_force_tsp(problem: RoutingProblem) -> float:
+    best = math.inf
+    for perm in itertools.permutations(range(problem.n_clients)):
+        res = evaluate(problem, [list(perm)])
+        if res.is_feasible():
+            best = min(best, res.distance)
+    return best
+
+
+@pytest.mark.parametrize("improver", ["sisr", "ortools"])
+def test_solver_finds_the_optimum_of_a_small_tsptw(improver: str):
+    if improver == "sisr":
+        warm_up()  # compile (or load) the kernels: solve() would use OR-Tools meanwhile
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 100, size=(8, 2))
+    dist = euclidean_matrix(xy)
+    windows = [(0, 1000)] * 7
+    windows[2] = (150, 400)
+    windows[5] = (0, 120)
+    problem = RoutingProblem(
+        depots=(Depot(0, TimeWindow(0, 1000)),),
+        clients=tuple(Client(i + 1, 5.0, (TimeWindow(*w),)) for i, w in enumerate(windows)),
+        vehicle_types=(VehicleType(count=1, shift=TimeWindow(0, 1000)),),
+        travel_time=dist,
+        distance=dist,
+    )
+    result = solve(problem, 1.0, improver=improver)
+    assert result.is_feasible()
+    assert result.solver == ("sisr" if improver == "sisr" else "ortools-gls")
+    assert result.distance == pytest.approx(_brute_force_tsp(problem), rel=1e-6)
+
+
+def test_solve_tiny_instance_is_feasible_and_uses_the_fleet_sparingly(tiny: RoutingProblem):
+    result = solve(tiny, 0.5)
+    assert result.is_feasible(), result.summary()
+    assert sorted(c for r in result.routes for c in r.clients) == list(range(8))
+    assert 1 <= result.n_vehicles <= 4
+    assert result.first_solution_s is not None and result.first_solution_s < 1.0
+    assert result.cost() == pytest.approx(result.distance)
+
+
+def test_unservable_client_gives_a_plan_with_the_violation_not_an_exception():
+    problem = _line_problem([(0, 100), (0, 0.5)])  # client 1 is 2 units away, due by 0.5
+    result = solve(problem, 0.5)
+    assert not result.is_feasible()
+    assert ("unassigned", 1) in [(v.kind, v.client) for v in result.violations]
+    assert result.plan[0] == (0,) or result.plan[1] == (0,)
+
+
+def test_breaks_skills_and_frozen_prefix_are_respected():
+    """Two made-up teams with a lunch break; one visit needs a skill only team 1 has."""
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 3000, size=(9, 2))  # metres
+    dist = euclidean_matrix(xy)
+    tt = dist / 5.0  # 5 m/s
+    clients = tuple(Client(i, 600.0, (TimeWindow(0, 8 * 3600),)) for i in range(1, 9))
+    clients = (*clients[:3], Client(4, 600.0, (TimeWindow(0, 8 * 3600),),
+                                    skills=frozenset({"fire"})), *clients[4:])
+    lunch = Break(TimeWindow(3 * 3600, 4 * 3600), 1800)
+    teams = (
+        VehicleType(count=1, shift=TimeWindow(0, 8 * 3600), breaks=(lunch,), name="city"),
+        VehicleType(count=1, shift=TimeWindow(0, 8 * 3600), breaks=(lunch,),
+                    skills=frozenset({"fire"}), name="fire"),
+    )
+    problem = RoutingProblem((Depot(0),), clients, teams, tt, dist,
+                             frozen=(FrozenPrefix(0, (5, 6)),))
+    assert not problem.is_plain_vrptw
+    result = solve(problem, 1.0)
+    assert result.is_feasible(), result.summary()
+    assert result.plan[0][:2] == (5, 6)
+    assert 3 in result.plan[1]
+    for route in result.routes:
+        assert len(route.breaks) == 1
+        assert 3 * 3600 - 1e-6 <= route.breaks[0].start <= 4 * 3600 + 1e-6
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared VRPTW data not present")
+def test_c101_short_solve_is_feasible_and_near_optimal():
+    problem = read_problem(DATA / "solomon" / "C101.txt")
+    result = solve(problem, 2.0)
+    assert result.is_feasible()
+    assert result.first_solution_s is not None and result.first_solution_s < 1.0
+    assert result.distance <= 827.3 * 1.02  # DIMACS optimum of C101 is 827.3
+
+
+# --- CLI -----------------------------------------------------------------------------------
+def _cli() -> typer.Typer:
+    root = typer.Typer()
+    root.add_typer(plan.app, name="plan")
+    return root
+
+
+def test_cli_solves_and_prints_json(tmp_path: Path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(TINY)
+    res = CliRunner().invoke(_cli(), ["plan", "vrptw", str(path), "--time-limit", "0.5",
+                                      "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["feasible"] and out["vehicles"] >= 1
+    customers = sorted(c for r in out["routes"] for c in r["customers"])
+    assert customers == list(range(1, 9))
+
+
+def test_cli_prints_routes_in_file_numbering(tmp_path: Path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(TINY)
+    res = CliRunner().invoke(_cli(), ["plan", "vrptw", str(path), "--time-limit", "0.3",
+                                      "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "feasible" in res.stdout and "Route #1:" in res.stdout
+
+
+def test_cli_bad_file_is_a_clear_error_with_exit_2(tmp_path: Path):
+    path = tmp_path / "bad.txt"
+    path.write_text("not an instance\n")
+    res = CliRunner().invoke(_cli(), ["plan", "vrptw", str(path)])
+    assert res.exit_code == 2
+    assert "missing VEHICLE or CUSTOMER" in res.output
+    assert "Traceback" not in res.output
+    res = CliRunner().invoke(_cli(), ["plan", "vrptw", str(tmp_path / "nope.txt")])
+    assert res.exit_code == 2 and "no such file" in res.output
