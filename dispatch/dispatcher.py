@@ -169,8 +169,12 @@ class Dispatcher:
                received_at: datetime | None = None) -> DispatchDecision:
         """Locate, decide competence, recommend teams and compute the deadline for one incident.
 
-        Raises :class:`IncidentError` (naming the field) for an unknown matter, a point outside
-        the district or facts the competence rules refuse; nothing is stored here.
+        Competence follows the catalogue in force when the incident happened (``reported_at``);
+        the shortlist is for whoever can go *now* (``received_at``, default the server clock):
+        live positions are aged and certificates checked at that time, so reopening an older
+        ticket still ranks teams by where they are. Raises :class:`IncidentError` (naming the
+        field) for an unknown matter, a point outside the district or facts the competence
+        rules refuse; nothing is stored here.
         """
         if incident.district != self.district.code:
             raise IncidentError("district", f"{incident.district!r}: this dispatcher serves "
@@ -183,9 +187,9 @@ class Dispatcher:
                                               incident.reported_at, facts)
         except (CompetenceError, ValueError) as exc:
             raise IncidentError("facts", str(exc)) from exc
-        shortlist = recommend(decision, where.lon, where.lat, incident.reported_at,
-                              self.registry, loads, self.travel_times)
         received = received_at or datetime.now(UTC)
+        shortlist = recommend(decision, where.lon, where.lat, max(received, incident.reported_at),
+                              self.registry, loads, self.travel_times)
         try:
             due = self.sla.due_at(incident.source.value, incident.matter_code, received)
         except SlaError as exc:

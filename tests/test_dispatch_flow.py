@@ -98,7 +98,7 @@ def test_batch_agrees_with_single_decisions(changshan):
         facts = {"fine_yuan": fines[i]} if fines[i] == fines[i] and fines[i] >= 50_000 else {}
         one = dispatcher.decide(parse_incident(incident(
             lon=frame["lon"][i], lat=frame["lat"][i], matter_code=frame["matter_code"][i],
-            reported_at=frame["reported_at"][i], facts=facts)))
+            reported_at=frame["reported_at"][i], facts=facts)), received_at=times[i])
         assert res.township[i] == one.location.township
         assert (res.kind[i], res.holder[i]) == (one.competence.kind, one.competence.holder)
         best = one.recommendation.best

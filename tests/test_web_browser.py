@@ -146,7 +146,8 @@ def test_map_draws_every_township_zone_cluster_and_the_outline(
     legend = dom.find("li", cls="ws-legend-zone")
     assert [li["data-zone"] for li in legend] == [z.code for z in changshan.zones]
     overlays = dom.find("input", cls="leaflet-control-layers-selector")
-    assert len(overlays) == 6  # townships, zones, clusters, outline, names, hubs
+    # townships, zones, clusters, outline, names, hubs, and the console's teams and tickets
+    assert len(overlays) == 8
 
 
 def test_page_fetches_nothing_from_other_hosts(chromium: str, server: str,

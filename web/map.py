@@ -1,4 +1,5 @@
-"""The live-map page: a district's townships, zones, "1+X" clusters and outline on one screen.
+"""The dispatch console page: a district's townships, zones, "1+X" clusters and outline, with the
+live teams and open tickets over them and the dispatcher's panel beside them.
 
 :func:`build_map` turns a :class:`geo.boundaries.District` into a folium map; the page must work
 on a machine with no internet, so every browser asset is served by Whistle itself under
@@ -6,11 +7,17 @@ on a machine with no internet, so every browser asset is served by Whistle itsel
 tile layer: the boundaries are drawn on a plain background. folium's own CDN links (jQuery,
 Bootstrap, Font Awesome, ...) are replaced, so only folium elements that need nothing but Leaflet
 may be used here (no folium ``Popup``, which needs jQuery).
+
+The page itself is static and cached per district: the live layers ("Open tickets", "Teams")
+are empty folium groups that ``web/static/js/whistle-console.js`` fills by polling
+``/api/v1/console/live``, and the panel's ticket details come from
+``/api/v1/tickets/{id}/recommendation``.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 import folium
@@ -21,6 +28,8 @@ from folium.template import Template
 from folium.utilities import JsCode
 from shapely.geometry import mapping
 
+from dispatch.teams.models import DUTY_ZH
+from dispatch.tickets.transitions import OPEN_STATES, STATES
 from geo.boundaries import District, areas_geojson, townships_geojson
 
 # Tableau 10, a categorical palette: neighbouring zones stay distinguishable and the
@@ -42,6 +51,11 @@ LAYER_CLUSTERS = '"1+X" clusters 组团'
 LAYER_HUBS = "Hub towns 中心镇"
 LAYER_LABELS = "Township names"
 LAYER_OUTLINE = "County outline 县界"
+LAYER_TICKETS = "Open tickets 待办工单"
+LAYER_TEAMS = "Teams 执法队伍"
+
+# How often the console asks for fresh tickets and team positions (milliseconds).
+POLL_MS = 10_000
 
 KIND_EN = {"街道": "street", "镇": "town", "乡": "rural township"}
 
@@ -93,6 +107,14 @@ def _line_style(colour: str, weight: float, dash: str | None, class_name: str) -
     return style
 
 
+@dataclass(frozen=True)
+class _LiveLayers:
+    """The two folium groups the console script fills with markers."""
+
+    tickets: folium.FeatureGroup
+    teams: folium.FeatureGroup
+
+
 class _MapExtras(MacroElement):
     """Zoom limits, initial view, metric scale bar, data attribution and the page-script hook."""
 
@@ -109,13 +131,25 @@ class _MapExtras(MacroElement):
                 .setPrefix({{ this.prefix|tojson }})
                 .addAttribution({{ this.attribution|tojson }});
             if (window.WhistleMap) { WhistleMap.ready({{ this._parent.get_name() }}); }
+            {% if this.live %}
+            if (window.WhistleConsole) {
+                WhistleConsole.start({{ this._parent.get_name() }}, {
+                    district: {{ this.district|tojson }}, pollMs: {{ this.poll_ms|tojson }},
+                    tickets: {{ this.live.tickets.get_name() }},
+                    teams: {{ this.live.teams.get_name() }}});
+            }
+            {% endif %}
         {% endmacro %}
     """)
 
     def __init__(self, bounds: list[list[float]], attribution: str, prefix: str,
-                 min_zoom: float = 7, max_zoom: float = 16) -> None:
+                 min_zoom: float = 7, max_zoom: float = 16, district: str = "",
+                 live: _LiveLayers | None = None, poll_ms: int = POLL_MS) -> None:
         super().__init__()
         self._name = "MapExtras"
+        self.district = district
+        self.live = live
+        self.poll_ms = poll_ms
         self.bounds = bounds
         self.min_zoom = min_zoom
         self.max_zoom = max_zoom
@@ -129,18 +163,23 @@ def _points(items: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
 
 
 def _header_html(district: District) -> str:
-    hubs = sum(1 for c in district.clusters if c.hub)
     name_en = district.meta.get("name_en")
     title = html.escape(district.name) + (
         f' <span class="ws-en">{html.escape(str(name_en))}</span>' if name_en else "")
-    stats = [f"{len(district.townships)} townships", f"{len(district.zones)} zones"]
-    if district.clusters:
-        stats.append(f'{hubs} hub clusters "1+X"')
+    counters = "".join(
+        f'<div class="ws-counter{extra}" data-counter="{key}"><b id="ws-count-{key}">–</b>'
+        f'<span>{label}</span></div>'
+        for key, label, extra in (("open", "Open tickets 待办", ""),
+                                  ("waiting", "To dispatch 待派", ""),
+                                  ("overdue", "Overdue 超期", " ws-counter-overdue"),
+                                  ("on-duty", "Teams on duty 在岗队伍", "")))
     return f"""
 <header class="ws-header">
   <div class="ws-brand"><span class="ws-logo" aria-hidden="true"></span>Whistle</div>
-  <div class="ws-title">{title}<span class="ws-sub">Enforcement areas 执法片区与组团</span></div>
-  <div class="ws-stats">{" · ".join(html.escape(s) for s in stats)}</div>
+  <div class="ws-title">{title}<span class="ws-sub">Dispatch console 调度指挥台</span></div>
+  <div class="ws-counters" aria-label="Live counters">{counters}</div>
+  <div class="ws-live" id="ws-live" data-state="connecting"><span class="ws-live-dot"></span>
+    <span id="ws-live-text">Connecting… 连接中</span></div>
 </header>"""
 
 
@@ -167,12 +206,60 @@ def _legend_html(district: District, colours: dict[str, str]) -> str:
         notes.append('<p class="ws-note"><span class="ws-derived">derived</span> members '
                      "assigned by Whistle from adjacency and distance; the planning document "
                      "names only the hub towns.</p>")
+    hubs = sum(1 for c in district.clusters if c.hub)
+    stats = [f"{len(district.townships)} townships", f"{len(district.zones)} zones"]
+    if district.clusters:
+        stats.append(f'{hubs} hub clusters "1+X"')
     return f"""
 <aside class="ws-legend" id="ws-legend" aria-label="Legend">
   <h2>Enforcement zones <span>片区</span></h2>
+  <p class="ws-legend-stats">{html.escape(" · ".join(stats))}</p>
   <ul class="ws-legend-zones">{"".join(rows)}</ul>
   <ul class="ws-legend-symbols">{"".join(symbols)}</ul>
   {"".join(notes)}
+</aside>"""
+
+
+def _live_legend_html() -> str:
+    """Marker key of the live layers: ticket states, overdue, team duty and position."""
+    states = "".join(
+        f'<li><span class="ws-key-ticket ws-state-{s}"></span>{html.escape(STATES[s][0])}</li>'
+        for s in STATES if s in OPEN_STATES)
+    duty = "".join(
+        f'<li><span class="ws-key-team ws-duty-{d}"></span>{html.escape(zh)}</li>'
+        for d, zh in DUTY_ZH.items())
+    return f"""
+<div class="ws-live-legend" id="ws-live-legend" aria-label="Live layers key">
+  <span class="ws-key-title">Tickets 工单</span><ul>{states}
+    <li><span class="ws-key-ticket ws-key-overdue"></span>超期 overdue</li></ul>
+  <span class="ws-key-title">Teams 队伍</span><ul>{duty}
+    <li><span class="ws-key-team ws-key-live"></span>实时位置 live</li>
+    <li><span class="ws-key-team ws-key-base"></span>驻地 base</li></ul>
+</div>"""
+
+
+def _console_html() -> str:
+    """The dispatcher's panel; the script fills the list and the ticket details."""
+    return """
+<aside class="ws-console" id="ws-console" aria-label="Dispatcher panel">
+  <div class="ws-console-head">
+    <h2>Open tickets <span>待办工单</span></h2>
+    <span class="ws-pill" id="ws-list-count">–</span>
+    <div class="ws-lang" role="group" aria-label="Reason language">
+      <button type="button" data-lang="zh" aria-pressed="true">中文</button><button
+        type="button" data-lang="en" aria-pressed="false">EN</button>
+    </div>
+  </div>
+  <ol class="ws-ticket-list" id="ws-ticket-list" aria-label="Open tickets"></ol>
+  <p class="ws-empty" id="ws-list-empty" hidden>No open tickets 暂无待办工单</p>
+  <p class="ws-hint" id="ws-hint">Select a ticket to see who is competent, why, and which
+    teams can reach it first. 点击工单查看管辖依据与推荐队伍。</p>
+  <section class="ws-detail" id="ws-detail" aria-live="polite" hidden></section>
+  <footer class="ws-console-foot">
+    <label for="ws-actor">Dispatcher 调度员</label>
+    <input id="ws-actor" name="actor" autocomplete="username" maxlength="64"
+      placeholder="your ID, recorded with each assignment">
+  </footer>
 </aside>"""
 
 
@@ -213,8 +300,13 @@ def build_map(district: District, static_url: str = "/static") -> folium.Map:
                                   'type="image/svg+xml" />'), name="favicon")
     root.header.add_child(CssLink(f"{static_url}/css/whistle-map.css"), name="whistle_css")
     root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-map.js"), name="whistle_js")
+    root.header.add_child(CssLink(f"{static_url}/css/whistle-console.css"), name="console_css")
+    root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-console.js"),
+                          name="console_js")
     root.html.add_child(Element(_header_html(district)), name="ws_header")
+    root.html.add_child(Element(_console_html()), name="ws_console")
     root.html.add_child(Element(_legend_html(district, colours)), name="ws_legend")
+    root.html.add_child(Element(_live_legend_html()), name="ws_live_legend")
 
     # Panes fix the drawing order whatever layers are toggled: fills, then lines, then marks.
     for name, z in (("ws-base", 350), ("ws-zones", 410), ("ws-clusters", 420),
@@ -303,9 +395,16 @@ def build_map(district: District, static_url: str = "/static") -> folium.Map:
                                    "layer); }"),
         ).add_to(m)
 
+    # Empty until the console script polls; stacking is set there (tickets over teams).
+    live = _LiveLayers(tickets=folium.FeatureGroup(name=LAYER_TICKETS),
+                       teams=folium.FeatureGroup(name=LAYER_TEAMS))
+    live.teams.add_to(m)
+    live.tickets.add_to(m)
+
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     _MapExtras([[miny, minx], [maxy, maxx]], attribution(district),
-               prefix=f"Leaflet {LEAFLET_VERSION} (BSD-2-Clause) · no base map").add_to(m)
+               prefix=f"Leaflet {LEAFLET_VERSION} (BSD-2-Clause) · no base map",
+               district=district.code, live=live).add_to(m)
     return m
 
 
