@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from geo.locate import LocateError
 from geo.settings import database_url as configured_database_url
-from web.api import boundaries, dispatch, locate, pages
+from web.api import boundaries, console, dispatch, locate, pages, plans
 from web.api.deps import STATIC_URL
 from web.districts import DistrictNotLoaded, DistrictRegistry, StoreUnavailable
 from web.map import render_map
@@ -61,6 +61,7 @@ def create_app(database_url: str | None = None, district: str = "changshan") -> 
         _warm_up(reg, STATIC_URL)
         yield
         reg.close()
+        app.state.jobs.shutdown()
 
     app = FastAPI(
         title="Whistle",
@@ -74,7 +75,9 @@ def create_app(database_url: str | None = None, district: str = "changshan") -> 
     app.include_router(boundaries.router)
     app.include_router(locate.router)
     app.include_router(dispatch.router)
+    app.include_router(console.router)
     dispatch.install_error_handlers(app)
+    plans.install(app)
 
     @app.exception_handler(DistrictNotLoaded)
     async def _not_loaded(request: Request, exc: DistrictNotLoaded) -> JSONResponse:

@@ -16,6 +16,8 @@ from web.commands import (
     dispatch,
     locate,
     network,
+    plan,
+    plan_calendar,
     planner_data,
     serve,
     teams,
@@ -38,6 +40,8 @@ app.command("replay")(dispatch.replay)
 app.add_typer(dispatch.tickets_app, name="tickets")
 app.add_typer(audit.app, name="audit")
 app.add_typer(planner_data.app, name="planner-data")
+plan.app.command("calendar")(plan_calendar.calendar)
+app.add_typer(plan.app, name="plan")
 app.command("serve")(serve.serve)
 
 

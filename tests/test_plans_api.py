@@ -1,0 +1,104 @@
+"""Planning solves as jobs over HTTP: submit → id → status → result, and the exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+
+from geo.store import open_store
+from web.app import create_app
+
+# A small VRPTW in Solomon format (depot + 6 customers), written for this test.
+SMALL = """SMALL6
+
+VEHICLE
+NUMBER     CAPACITY
+   3         50
+
+CUSTOMER
+CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE TIME
+    0      40         50          0          0       1000          0
+    1      45         68         10          0        200         10
+    2      45         70         20          0        200         10
+    3      42         66         10          0        300         10
+    4      20         30         10        100        400         10
+    5      22         28         20          0        500         10
+    6      60         40         20          0        600         10
+"""
+
+
+@pytest.fixture
+def client(sqlite_url, changshan):
+    with open_store(sqlite_url) as s:
+        s.save_district(changshan)
+    with TestClient(create_app(sqlite_url)) as c:
+        yield c
+
+
+def run(client: TestClient, path: str, body: dict) -> dict:
+    r = client.post(path, json=body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/api/v1/plans/jobs/{job['id']}"
+    client.app.state.jobs.wait(job["id"], 120)
+    status = client.get(f"/api/v1/plans/jobs/{job['id']}").json()
+    assert status["state"] == "done", status
+    return status
+
+
+def test_vrptw_job_returns_a_feasible_plan_serving_every_customer(client):
+    status = run(client, "/api/v1/plans/vrptw", {"instance": SMALL, "time_limit_s": 1})
+    result = client.get(status["result_url"]).json()
+    assert result["feasible"] is True
+    served = sorted(c for r in result["routes"] for c in r["customers"])
+    assert served == [1, 2, 3, 4, 5, 6]
+
+
+def test_bad_instance_is_refused_at_submission(client):
+    r = client.post("/api/v1/plans/vrptw", json={"instance": "nonsense", "time_limit_s": 1})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "instance"
+    r = client.post("/api/v1/plans/vrptw", json={"instance": SMALL, "time_limit_s": -1})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "time_limit_s"
+
+
+def test_unknown_job_is_404_and_unfinished_result_is_409(client):
+    assert client.get("/api/v1/plans/jobs/nope").status_code == 404
+    r = client.post("/api/v1/plans/vrptw", json={"instance": SMALL, "time_limit_s": 2})
+    early = client.get(f"/api/v1/plans/jobs/{r.json()['id']}/result")
+    assert early.status_code in (200, 409)  # 409 while it runs
+    client.app.state.jobs.wait(r.json()["id"], 30)
+
+
+def test_calendar_job_plans_joint_visits_and_exports_the_public_plan(client):
+    ids = [f"CS02-{k:04d}" for k in range(1, 31)]
+    status = run(client, "/api/v1/plans/calendar", {
+        "zone": "紫港片区", "start": "2025-03-01", "end": "2025-04-01", "time_limit_s": 3,
+        "object_ids": ids})
+    plan = client.get(status["result_url"]).json()
+    assert plan["metrics"]["visits"]["whistle"] <= plan["metrics"]["visits"]["baseline"]
+    visited = {v["object_id"] for d in plan["days"] for v in d["visits"]}
+    assert visited and visited <= set(ids)
+    r = client.get(f"/api/v1/plans/jobs/{status['id']}/export.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert len(rows) - 1 == sum(len(d["visits"]) for d in plan["days"])
+    officer_names = {m for t in plan.get("teams", {}).values() for m in [t]}
+    assert officer_names  # team names are public; officers are not in the export at all
+    x = client.get(f"/api/v1/plans/jobs/{status['id']}/export.xlsx")
+    assert x.status_code == 200 and x.content[:2] == b"PK"
+
+
+def test_calendar_job_refuses_bad_dates_and_reports_unknown_zone(client):
+    r = client.post("/api/v1/plans/calendar", json={"zone": "紫港片区", "start": "2025-04-01",
+                                                    "end": "2025-03-01"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "end"
+    r = client.post("/api/v1/plans/calendar", json={"zone": "月球片区", "start": "2025-03-01",
+                                                    "end": "2025-04-01", "time_limit_s": 1})
+    job = r.json()["id"]
+    client.app.state.jobs.wait(job, 30)
+    status = client.get(f"/api/v1/plans/jobs/{job}").json()
+    assert status["state"] == "failed" and status["error"]["field"] == "zone"
+    assert client.get(f"/api/v1/plans/jobs/{job}/result").status_code == 422

@@ -1,0 +1,181 @@
+"""``/api/v1/plans``: planning solves run as jobs (submit → job id → status → result).
+
+Each ``POST /api/v1/plans/<kind>`` validates its parameters at once (422 naming the field),
+then queues the solve and answers 202 with the job's status; ``GET /api/v1/plans/jobs/{id}``
+reports state and progress, ``GET /api/v1/plans/jobs/{id}/result`` the result when done.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.calendar import plan_zone
+from planner.calendar_result import CalendarPlan, public_csv_text, write_public_xlsx
+from planner.items import PlannerDataError
+from planner.joint import CalendarInputError, CalendarOptions
+from planner.routes import Progress, solve
+from planner.solomon import SolomonFormatError, parse_solomon
+from web.jobs import Job, JobInputError, JobRunner
+
+router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
+Report = Callable[[str, float | None], None]
+
+
+def jobs(request: Request) -> JobRunner:
+    return request.app.state.jobs
+
+
+Jobs = Annotated[JobRunner, Depends(jobs)]
+
+
+def _accepted(job: Job) -> JSONResponse:
+    return JSONResponse(job.status(), status_code=202,
+                        headers={"Location": f"/api/v1/plans/jobs/{job.id}"})
+
+
+def _progress(report: Report) -> Callable[[Progress], None]:
+    def show(event: Progress) -> None:
+        report(event.phase, round(event.cost, 3))
+    return show
+
+
+class VrptwIn(BaseModel):
+    """A VRPTW instance in Solomon text format, solved with the routing core."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance: str = Field(min_length=1, description="Solomon-format instance text.")
+    time_limit_s: float = Field(10.0, gt=0, le=600)
+    seed: int = 0
+
+
+@router.post("/vrptw", status_code=202, summary="Solve a Solomon-format VRPTW instance")
+def post_vrptw(body: VrptwIn, runner: Jobs) -> JSONResponse:
+    try:
+        problem = parse_solomon(body.instance, source="instance").to_problem()
+    except SolomonFormatError as exc:
+        raise JobInputError("instance", str(exc)) from exc
+
+    def work(report: Report) -> dict[str, Any]:
+        result = solve(problem, body.time_limit_s, seed=body.seed, progress=_progress(report))
+        out = result.to_dict()
+        number = [cl.location for cl in problem.clients]
+        for r, route in zip(out["routes"], result.routes, strict=True):
+            r["customers"] = [number[c] for c in route.clients]
+        return out
+
+    return _accepted(runner.submit("vrptw", {"name": problem.name, "clients": problem.n_clients,
+                                             "time_limit_s": body.time_limit_s}, work))
+
+
+class CalendarIn(BaseModel):
+    """A zone's inspection calendar over ``[start, end)`` with joint visits (综合查一次)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str = Field(min_length=1, description="Zone name or code, e.g. 天马片区.")
+    start: date
+    end: date = Field(description="Day after the last day planned.")
+    time_limit_s: float = Field(50.0, gt=0, le=600, description="CP-SAT budget per block.")
+    anti_repeat_days: int = Field(7, ge=0, le=90)
+    object_ids: list[str] | None = Field(None, description="Plan only these objects of the zone.")
+
+
+@router.post("/calendar", status_code=202, summary="Plan a zone's inspection calendar")
+def post_calendar(body: CalendarIn, runner: Jobs) -> JSONResponse:
+    if body.end <= body.start:
+        raise JobInputError("end", f"{body.end} must be after start {body.start}")
+    if (body.end - body.start).days > 366:
+        raise JobInputError("end", "a calendar covers at most a year")
+    options = CalendarOptions(time_limit_s=body.time_limit_s,
+                              anti_repeat_days=body.anti_repeat_days)
+
+    def work(report: Report) -> tuple[dict[str, Any], CalendarPlan]:
+        report(f"planning {body.zone} {body.start} → {body.end}", None)
+        try:
+            plan = plan_zone(body.zone, body.start, body.end, options,
+                             object_ids=body.object_ids)
+        except (CalendarInputError, PlannerDataError) as exc:
+            field = str(exc).split(":", 1)[0] if str(exc).startswith("object_ids") else "zone"
+            raise JobInputError(field, str(exc)) from exc
+        report("done", float(len(plan.visits)))
+        return plan.as_dict(), plan
+
+    return _accepted(runner.submit("calendar", body.model_dump(mode="json"), work))
+
+
+def _finished(runner: JobRunner, job_id: str) -> Job | JSONResponse:
+    job = runner.get(job_id)
+    if job is None:
+        return JSONResponse({"detail": {"field": "job_id", "message": f"no job {job_id}"}},
+                            status_code=404)
+    if job.state == "failed":
+        return JSONResponse({"detail": job.error}, status_code=422
+                            if job.error and job.error.get("field") != "job" else 500)
+    if job.state != "done":
+        return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is "
+                                        f"{job.state}; poll /api/v1/plans/jobs/{job_id}"}},
+                            status_code=409)
+    return job
+
+
+@router.get("/jobs/{job_id}/export.{fmt}", summary="Public joint-inspection plan of a "
+            "finished calendar job (no officers' personal data)")
+def export_calendar(job_id: str, fmt: Literal["csv", "xlsx"], runner: Jobs) -> Response:
+    job = _finished(runner, job_id)
+    if isinstance(job, JSONResponse):
+        return job
+    if not isinstance(job.artifact, CalendarPlan):
+        return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is a "
+                                        f"{job.kind} job; exports are for calendar jobs"}},
+                            status_code=422)
+    name = f"joint-inspection-plan-{job.artifact.zone}-{job.artifact.start}"
+    disposition = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.{fmt}"}
+    if fmt == "csv":
+        return Response(public_csv_text(job.artifact), media_type="text/csv; charset=utf-8",
+                        headers=disposition)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_public_xlsx(job.artifact, Path(tmp) / "plan.xlsx").read_bytes()
+    return Response(data, headers=disposition, media_type="application/vnd.openxmlformats-"
+                    "officedocument.spreadsheetml.sheet")
+
+
+@router.get("/jobs", summary="Recent planning jobs")
+def list_jobs(runner: Jobs) -> dict[str, Any]:
+    rows = [j.status() for j in runner.list()]
+    return {"count": len(rows), "jobs": rows}
+
+
+@router.get("/jobs/{job_id}", summary="A job's state and progress")
+def get_job(job_id: str, runner: Jobs) -> JSONResponse:
+    job = runner.get(job_id)
+    if job is None:
+        return JSONResponse({"detail": {"field": "job_id", "message": f"no job {job_id}"}},
+                            status_code=404)
+    return JSONResponse(job.status())
+
+
+@router.get("/jobs/{job_id}/result", summary="A finished job's result")
+def get_job_result(job_id: str, runner: Jobs) -> JSONResponse:
+    job = _finished(runner, job_id)
+    return job if isinstance(job, JSONResponse) else JSONResponse(job.result)
+
+
+def install(app: Any) -> None:
+    """Attach the job runner and the router to the app."""
+    app.state.jobs = JobRunner(workers=1)
+    app.include_router(router)
+
+    @app.exception_handler(JobInputError)
+    async def _bad_params(request: Request, exc: JobInputError) -> JSONResponse:
+        return JSONResponse({"detail": {"field": exc.field, "message": exc.message}},
+                            status_code=422)
