@@ -14,6 +14,7 @@ from web.commands import (
     boundaries,
     catalog,
     dispatch,
+    draw,
     locate,
     network,
     plan,
@@ -41,6 +42,7 @@ app.add_typer(dispatch.tickets_app, name="tickets")
 app.add_typer(audit.app, name="audit")
 app.add_typer(planner_data.app, name="planner-data")
 plan.app.command("calendar")(plan_calendar.calendar)
+plan.app.add_typer(draw.app, name="draw")
 app.add_typer(plan.app, name="plan")
 app.command("serve")(serve.serve)
 
