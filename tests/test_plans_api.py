@@ -102,3 +102,19 @@ def test_calendar_job_refuses_bad_dates_and_reports_unknown_zone(client):
     status = client.get(f"/api/v1/plans/jobs/{job}").json()
     assert status["state"] == "failed" and status["error"]["field"] == "zone"
     assert client.get(f"/api/v1/plans/jobs/{job}/result").status_code == 422
+
+
+def test_draw_job_records_a_reproducible_draw(client):
+    body = {"zone": "天马片区", "share": 0.05, "seed": 11, "at": "2025-03-03",
+            "department": "scjg", "actor": "tester"}
+    status = run(client, "/api/v1/plans/draw", body)
+    record = client.get(status["result_url"]).json()
+    pairs = record["result"]["pairings"]
+    assert pairs and all(p["officers"][0] != p["officers"][1] for p in pairs)
+    # Drawn again on the same objects: last time's inspectors are excluded per object.
+    again = client.get(run(client, "/api/v1/plans/draw", body)["result_url"]).json()
+    first = {p["object_id"]: set(p["officers"]) for p in pairs}
+    for p in again["result"]["pairings"]:
+        assert not set(p["officers"]) & first.get(p["object_id"], set())
+    bad = client.post("/api/v1/plans/draw", json={**body, "share": 2})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "share"

@@ -18,12 +18,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch.teams.loader import TeamError, bundled_teams
 from planner.calendar import plan_zone
 from planner.calendar_result import CalendarPlan, public_csv_text, write_public_xlsx
-from planner.items import PlannerDataError
+from planner.draw import DrawError, prepare_draw
+from planner.draw_store import record_draw
+from planner.items import PlannerDataError, load_items
 from planner.joint import CalendarInputError, CalendarOptions
+from planner.objects import load_objects
 from planner.routes import Progress, solve
 from planner.solomon import SolomonFormatError, parse_solomon
+from web.api.deps import registry
+from web.districts import DistrictRegistry
 from web.jobs import Job, JobInputError, JobRunner
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
@@ -111,6 +117,47 @@ def post_calendar(body: CalendarIn, runner: Jobs) -> JSONResponse:
         return plan.as_dict(), plan
 
     return _accepted(runner.submit("calendar", body.model_dump(mode="json"), work))
+
+
+class DrawIn(BaseModel):
+    """A 双随机一公开 draw: a share of the zone's objects, two random certified inspectors each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str = Field(min_length=1)
+    share: float = Field(gt=0, le=1, description="Share of the zone's objects drawn.")
+    seed: int = Field(ge=0, description="Published with the draw so anyone can re-run it.")
+    at: date = Field(description="Draw date.")
+    until: date | None = Field(None, description="Last day of the inspection window.")
+    department: str | None = Field(None, description="Department code; default: the zone's "
+                                                     "township team.")
+    by_type: bool = False
+    actor: str = Field(min_length=1, description="Who runs the draw (recorded).")
+
+
+@router.post("/draw", status_code=202, summary="Run and record a 双随机一公开 draw")
+def post_draw(body: DrawIn, runner: Jobs,
+              reg: Annotated[DistrictRegistry, Depends(registry)]) -> JSONResponse:
+    district = reg.district()
+    store = reg.store()
+
+    def work(report: Report) -> dict[str, Any]:
+        try:
+            items = load_items()
+            objects = load_objects(None, items, district)
+            inputs = prepare_draw(district, body.zone, objects, items, bundled_teams(district),
+                                  at=body.at, seed=body.seed, share=body.share,
+                                  department=body.department, until=body.until,
+                                  by_type=body.by_type)
+            record = record_draw(store, inputs, body.actor)
+        except DrawError as exc:
+            raise JobInputError(exc.field, exc.message) from exc
+        except (PlannerDataError, TeamError) as exc:
+            raise JobInputError("zone", str(exc)) from exc
+        report("recorded", float(len(record.result.pairings)))
+        return record.as_dict()
+
+    return _accepted(runner.submit("draw", body.model_dump(mode="json"), work))
 
 
 def _finished(runner: JobRunner, job_id: str) -> Job | JSONResponse:
