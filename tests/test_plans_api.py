@@ -118,3 +118,25 @@ def test_draw_job_records_a_reproducible_draw(client):
         assert not set(p["officers"]) & first.get(p["object_id"], set())
     bad = client.post("/api/v1/plans/draw", json={**body, "share": 2})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "share"
+
+
+def test_routes_then_urgent_insert_jobs(client):
+    status = run(client, "/api/v1/plans/routes", {
+        "zone": "紫港片区", "date": "2025-03-04", "sample_objects": 8, "time_limit_s": 2})
+    plan = client.get(status["result_url"]).json()
+    assert plan["eta_source"] == "estimate"
+    routed = [s for r in plan["routes"] for s in r["stops"]]
+    assert routed
+    geo = client.get(f"/api/v1/plans/jobs/{status['id']}/routes.geojson").json()
+    assert {f["geometry"]["type"] for f in geo["features"]} >= {"LineString", "Point"}
+    ins = run(client, "/api/v1/plans/insert", {
+        "plan_job_id": status["id"], "object_id": "CS02-0010", "at": "10:00",
+        "units": ["CS02-zfd"], "minutes": 30})
+    out = client.get(ins["result_url"]).json()
+    assert out["inserted"] is True
+    assert out["moved"] == len(out["moved_stops"]) and out["frozen_stops"] >= 0
+    bad = client.post("/api/v1/plans/insert", json={
+        "plan_job_id": "nope", "object_id": "CS02-0010", "at": "10:00", "units": ["CS02-zfd"]})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "plan_job_id"
+    bad = client.post("/api/v1/plans/routes", json={"zone": "紫港片区", "date": "2025-03-04"})
+    assert bad.status_code == 422

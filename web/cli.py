@@ -19,6 +19,7 @@ from web.commands import (
     network,
     plan,
     plan_calendar,
+    plan_daily,
     planner_data,
     serve,
     teams,
@@ -42,6 +43,8 @@ app.add_typer(dispatch.tickets_app, name="tickets")
 app.add_typer(audit.app, name="audit")
 app.add_typer(planner_data.app, name="planner-data")
 plan.app.command("calendar")(plan_calendar.calendar)
+plan.app.command("routes")(plan_daily.routes)
+plan.app.command("insert")(plan_daily.insert)
 plan.app.add_typer(draw.app, name="draw")
 app.add_typer(plan.app, name="plan")
 app.command("serve")(serve.serve)

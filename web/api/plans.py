@@ -19,13 +19,25 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.teams.loader import TeamError, bundled_teams
+from geo.traveltime import travel_times_for
 from planner.calendar import plan_zone
 from planner.calendar_result import CalendarPlan, public_csv_text, write_public_xlsx
+from planner.daily import (
+    DayOptions,
+    DayPlan,
+    DayPlanError,
+    parse_clock,
+    plan_day,
+    sample_visits,
+    visits_from_calendar,
+)
 from planner.draw import DrawError, prepare_draw
 from planner.draw_store import record_draw
+from planner.geometry import feature_collection
 from planner.items import PlannerDataError, load_items
 from planner.joint import CalendarInputError, CalendarOptions
-from planner.objects import load_objects
+from planner.objects import find_zone, load_objects
+from planner.replan import insert_urgent, urgent_visit
 from planner.routes import Progress, solve
 from planner.solomon import SolomonFormatError, parse_solomon
 from web.api.deps import registry
@@ -158,6 +170,129 @@ def post_draw(body: DrawIn, runner: Jobs,
         return record.as_dict()
 
     return _accepted(runner.submit("draw", body.model_dump(mode="json"), work))
+
+
+class RoutesIn(BaseModel):
+    """One zone's day: crews formed from certified officers, routed through the day's visits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str = Field(min_length=1)
+    date: date
+    calendar_job_id: str | None = Field(None, description="Route the visits a finished "
+                                        "calendar job puts on this date.")
+    sample_objects: int | None = Field(None, gt=0, le=500, description="Without a calendar: "
+                                       "this many objects with checks due that month.")
+    time_limit_s: float = Field(10.0, gt=0, le=300)
+    shift: str = "08:30-17:30"
+    lunch: str = "11:30-13:30"
+    lunch_min: int = Field(60, ge=0, le=180)
+    seed: int = 0
+
+
+@router.post("/routes", status_code=202, summary="Route a zone's crews for one day")
+def post_routes(body: RoutesIn, runner: Jobs,
+                reg: Annotated[DistrictRegistry, Depends(registry)]) -> JSONResponse:
+    if (body.calendar_job_id is None) == (body.sample_objects is None):
+        raise JobInputError("calendar_job_id", "give a calendar_job_id or sample_objects")
+    calendar = None
+    if body.calendar_job_id is not None:
+        job = runner.get(body.calendar_job_id)
+        if job is None or job.kind != "calendar" or job.state != "done":
+            raise JobInputError("calendar_job_id", f"{body.calendar_job_id} is not a finished "
+                                                   "calendar job")
+        calendar = job.result
+    district = reg.district()
+    try:
+        options = DayOptions.parse(body.shift, body.lunch, body.lunch_min,
+                                   time_limit_s=body.time_limit_s, seed=body.seed)
+        area = find_zone(district, body.zone)
+    except (DayPlanError, PlannerDataError, ValueError) as exc:
+        raise JobInputError(str(exc).split(":", 1)[0] if ":" in str(exc) else "zone",
+                            str(exc)) from exc
+
+    def work(report: Report) -> tuple[dict[str, Any], DayPlan]:
+        items = load_items()
+        objects = load_objects(None, items, district)
+        roster = bundled_teams(district)
+        travel = travel_times_for(district)
+        try:
+            if calendar is not None:
+                visits = visits_from_calendar(calendar, body.date, objects, items)
+                source = f"calendar job {body.calendar_job_id}"
+            else:
+                visits = sample_visits(area.name, body.date, body.sample_objects or 40,
+                                       seed=body.seed, district=district, items=items,
+                                       objects=objects, roster=roster, travel=travel)
+                source = f"sample of {body.sample_objects} objects"
+            plan = plan_day(visits, roster, body.date, zone=area.name, travel=travel,
+                            options=options, district=district.code, source=source,
+                            progress=lambda line: report(line, None))
+        except DayPlanError as exc:
+            raise JobInputError(getattr(exc, "field", "date"), str(exc)) from exc
+        return {**plan.to_dict(), "geojson": feature_collection(plan, travel)}, plan
+
+    return _accepted(runner.submit("routes", body.model_dump(mode="json"), work))
+
+
+class InsertIn(BaseModel):
+    """An urgent inspection inserted into a routed day, stops already started left frozen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_job_id: str = Field(description="A finished routes or insert job.")
+    object_id: str = Field(min_length=1)
+    at: str = Field(description="Clock time of the re-plan, HH:MM.")
+    units: list[str] = Field(min_length=1, description="Units that must inspect: team ids "
+                                                       "or dept:<code>.")
+    minutes: int = Field(30, gt=0, le=480)
+    within_min: int = Field(120, gt=0, le=600)
+    time_limit_s: float = Field(3.0, gt=0, le=60)
+
+
+@router.post("/insert", status_code=202, summary="Insert an urgent inspection into a day plan")
+def post_insert(body: InsertIn, runner: Jobs,
+                reg: Annotated[DistrictRegistry, Depends(registry)]) -> JSONResponse:
+    job = runner.get(body.plan_job_id)
+    if job is None or not isinstance(job.artifact, DayPlan):
+        raise JobInputError("plan_job_id", f"{body.plan_job_id} is not a finished routes or "
+                                           "insert job")
+    plan: DayPlan = job.artifact
+    try:
+        now = parse_clock(body.at)
+    except ValueError as exc:
+        raise JobInputError("at", str(exc)) from exc
+    district = reg.district()
+    items = load_items()
+    obj = load_objects(None, items, district).by_id.get(body.object_id)
+    if obj is None:
+        raise JobInputError("object_id", f"{body.object_id!r} is not a known object")
+
+    def work(report: Report) -> tuple[dict[str, Any], DayPlan]:
+        travel = travel_times_for(district)
+        try:
+            visit = urgent_visit(obj, body.units, body.minutes, now, within_min=body.within_min)
+            res = insert_urgent(plan, visit, now, travel=travel, roster=bundled_teams(district),
+                                time_limit_s=body.time_limit_s)
+        except (DayPlanError, ValueError) as exc:
+            raise JobInputError("units", str(exc)) from exc
+        report("inserted" if res.inserted else "not inserted", float(len(res.moved)))
+        return ({**res.as_dict(), "plan": res.plan.to_dict(),
+                 "geojson": feature_collection(res.plan, travel)}, res.plan)
+
+    return _accepted(runner.submit("insert", body.model_dump(mode="json"), work))
+
+
+@router.get("/jobs/{job_id}/routes.geojson", summary="Routes of a finished routes/insert job")
+def export_routes(job_id: str, runner: Jobs) -> JSONResponse:
+    job = _finished(runner, job_id)
+    if isinstance(job, JSONResponse):
+        return job
+    if not isinstance(job.artifact, DayPlan):
+        return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is a "
+                                        f"{job.kind} job; routes are for routes/insert jobs"}},
+                            status_code=422)
+    return JSONResponse(job.result["geojson"], media_type="application/geo+json")
 
 
 def _finished(runner: JobRunner, job_id: str) -> Job | JSONResponse:
