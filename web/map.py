@@ -11,7 +11,9 @@ may be used here (no folium ``Popup``, which needs jQuery).
 The page itself is static and cached per district: the live layers ("Open tickets", "Teams")
 are empty folium groups that ``web/static/js/whistle-console.js`` fills by polling
 ``/api/v1/console/live``, and the panel's ticket details come from
-``/api/v1/tickets/{id}/recommendation``.
+``/api/v1/tickets/{id}/recommendation``. The panel's second tab, the zone leader's patrol
+planning (``web/static/js/whistle-plan.js``), is an empty container here: the script builds
+its form and draws the planned routes of ``/api/v1/plans`` jobs (``/?plan=JOBID``).
 """
 
 from __future__ import annotations
@@ -138,6 +140,12 @@ class _MapExtras(MacroElement):
                     tickets: {{ this.live.tickets.get_name() }},
                     teams: {{ this.live.teams.get_name() }}});
             }
+            if (window.WhistlePlan) {
+                WhistlePlan.start({{ this._parent.get_name() }}, {
+                    district: {{ this.district|tojson }},
+                    tickets: {{ this.live.tickets.get_name() }},
+                    teams: {{ this.live.teams.get_name() }}});
+            }
             {% endif %}
         {% endmacro %}
     """)
@@ -239,9 +247,16 @@ def _live_legend_html() -> str:
 
 
 def _console_html() -> str:
-    """The dispatcher's panel; the script fills the list and the ticket details."""
+    """The side panel: the dispatcher's tab (the console script fills the list and the ticket
+    details) and the zone leader's planning tab (an empty container for the plan script)."""
     return """
 <aside class="ws-console" id="ws-console" aria-label="Dispatcher panel">
+  <nav class="ws-tabs" role="tablist" aria-label="Panel">
+    <button type="button" role="tab" id="ws-tab-dispatch" data-tab="dispatch"
+      aria-controls="ws-console" aria-selected="true">Dispatch <span>调度</span></button>
+    <button type="button" role="tab" id="ws-tab-plan" data-tab="plan" aria-controls="ws-plan"
+      aria-selected="false">Plan <span>巡查计划</span></button>
+  </nav>
   <div class="ws-console-head">
     <h2>Open tickets <span>待办工单</span></h2>
     <span class="ws-pill" id="ws-list-count">–</span>
@@ -260,6 +275,8 @@ def _console_html() -> str:
     <input id="ws-actor" name="actor" autocomplete="username" maxlength="64"
       placeholder="your ID, recorded with each assignment">
   </footer>
+  <section class="ws-plan" id="ws-plan" role="tabpanel" aria-labelledby="ws-tab-plan"
+    hidden></section>
 </aside>"""
 
 
@@ -303,6 +320,8 @@ def build_map(district: District, static_url: str = "/static") -> folium.Map:
     root.header.add_child(CssLink(f"{static_url}/css/whistle-console.css"), name="console_css")
     root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-console.js"),
                           name="console_js")
+    root.header.add_child(CssLink(f"{static_url}/css/whistle-plan.css"), name="plan_css")
+    root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-plan.js"), name="plan_js")
     root.html.add_child(Element(_header_html(district)), name="ws_header")
     root.html.add_child(Element(_console_html()), name="ws_console")
     root.html.add_child(Element(_legend_html(district, colours)), name="ws_legend")

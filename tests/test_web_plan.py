@@ -1,0 +1,269 @@
+"""The zone leader's planning tab, as headless Chromium draws it and as a zone leader uses it.
+
+A real uvicorn server runs with a seeded store. A routes job created over the API and opened
+at ``/?plan=JOBID`` must draw one line per crew, every stop numbered in its crew's order, the
+crews' bases and the visits left out, and list the crews; the DOM is read after the page's
+scripts ran. Another test drives the tab over the DevTools protocol: plan a day with the
+"Plan routes" button, then insert an urgent inspection into it. The browser cannot resolve
+any other host, as on the office machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from test_web_console import CHROMIUM_CANDIDATES, WINDOW, _Cdp, _Dom, _keep, _run_chromium
+
+from geo.boundaries import District
+from geo.store import open_store
+from web.app import create_app
+
+pytestmark = pytest.mark.browser
+
+# Small enough for a browser test: 8 sampled objects of one street, a 2 s search.
+ZONE, DAY = "紫港片区", "2025-03-04"
+ROUTES = {"zone": ZONE, "date": DAY, "sample_objects": 8, "time_limit_s": 2}
+URGENT_OBJECT = "CS02-0010"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    for name in CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    reason = f"no headless browser found (looked for {', '.join(CHROMIUM_CANDIDATES)})"
+    if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
+        pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, changshan: District) -> Iterator[str]:
+    """Base URL of the app on a free loopback port, serving a store seeded with Changshan."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('plan') / 'whistle.db'}"
+    with open_store(url) as store:
+        store.save_district(changshan)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(url), log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start", pytrace=False)
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _finished(base: str, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{base}/api/v1/plans/jobs/{job_id}").json()
+        if status["state"] in ("done", "failed"):
+            assert status["state"] == "done", status
+            return status
+        time.sleep(0.2)
+    raise TimeoutError(f"job {job_id} did not finish")
+
+
+@pytest.fixture(scope="module")
+def routes_job(server: str) -> tuple[str, dict[str, Any]]:
+    """(job id, result) of a small routes job submitted over the API."""
+    r = httpx.post(f"{server}/api/v1/plans/routes", json=ROUTES, timeout=30)
+    assert r.status_code == 202, r.text
+    job = _finished(server, r.json()["id"])["id"]
+    return job, httpx.get(f"{server}/api/v1/plans/jobs/{job}/result").json()
+
+
+def _dump(chromium: str, tmp_path: Path, url: str) -> _Dom:
+    dom = _Dom()
+    dom.feed(_run_chromium(chromium, tmp_path / "profile", "--dump-dom", url).stdout)
+    return dom
+
+
+def _stroke(result: dict[str, Any]) -> dict[str, str]:
+    return {f["properties"]["crew_id"]: f["properties"]["stroke"]
+            for f in result["geojson"]["features"] if f["properties"]["kind"] == "route"}
+
+
+def test_deep_link_draws_each_crews_route_its_numbered_stops_and_lists_the_crews(
+        chromium: str, server: str, routes_job: tuple[str, dict[str, Any]],
+        tmp_path: Path) -> None:
+    job, plan = routes_job
+    dom = _dump(chromium, tmp_path, f"{server}/?plan={job}")
+    body = dom.find("body")[0]
+    assert (body.get("data-plan-state"), body.get("data-plan-job"),
+            body.get("data-plan-mode")) == ("drawn", job, "plan")
+
+    # One line per crew that goes out, in the crew's colour of the GeoJSON export.
+    out = [r for r in plan["routes"] if r["stops"]]
+    assert out, "the sample day should route some visits"
+    lines = dom.find("path", cls="ws-plan-route", attr="data-crew-id")
+    assert sorted(p["data-crew-id"] for p in lines) == sorted(r["crew_id"] for r in out)
+    stroke = _stroke(plan)
+    for p in lines:
+        assert p["d"].startswith("M") and p["stroke"] == stroke[p["data-crew-id"]]
+    assert body["data-plan-routes-drawn"] == str(len(out))
+
+    # Every stop, numbered in its crew's order.
+    stops = dom.find("div", cls="ws-plan-stop-icon", attr="data-visit-id")
+    assert sorted((s["data-crew-id"], int(s["data-seq"]), s["data-visit-id"]) for s in stops) \
+        == sorted((r["crew_id"], k + 1, st["visit_id"]) for r in out
+                  for k, st in enumerate(r["stops"]))
+    joint = {st["visit_id"] for r in out for st in r["stops"] if st["joint"]}
+    assert {s["data-visit-id"] for s in stops if s["data-joint"] == "true"} == joint
+
+    # Bases of every crew, and each visit left out on a grey mark.
+    bases = dom.find("div", cls="ws-plan-base-icon", attr="data-crews")
+    assert sorted(c for b in bases for c in b["data-crews"].split()) == sorted(
+        c["id"] for c in plan["crews"])
+    left = dom.find("div", cls="ws-plan-left-icon", attr="data-visit-ids")
+    assert sorted(v for m in left for v in m["data-visit-ids"].split()) == sorted(
+        x["visit_id"] for x in plan["left_out"])
+
+    # The panel lists the crews with their stops, the visits left out with their reasons,
+    # and says the travel times are straight-line estimates.
+    cards = dom.find("li", cls="ws-plan-crew", attr="data-crew-id")
+    assert [(c["data-crew-id"], int(c["data-stops"])) for c in cards] == [
+        (c["id"], len(next(r for r in plan["routes"] if r["crew_id"] == c["id"])["stops"]))
+        for c in plan["crews"]]
+    crews = dom.text_of("ws-plan-crews")
+    for c in plan["crews"]:
+        assert f"{len(c['officers'])} officers" in crews
+    for r in out:
+        assert f"{r['departure']}–{r['return']}" in crews
+    lefts = dom.find("li", cls="ws-plan-left-item", attr="data-visit-id")
+    assert [x["data-visit-id"] for x in lefts] == [x["visit_id"] for x in plan["left_out"]]
+    reasons = dom.text_of("ws-plan-left-out")
+    for x in plan["left_out"]:
+        assert " ".join(x["reason"].split()) in reasons
+    assert plan["eta_source"] == "estimate"
+    eta = dom.find("div", attr="data-eta-source")[0]
+    assert eta["data-eta-source"] == "estimate" and "straight-line" in dom.text_of("ws-plan-eta")
+
+    link = dom.find("a", attr="download")[0]
+    assert link["href"] == f"api/v1/plans/jobs/{job}/routes.geojson"
+    geo = httpx.get(f"{server}/{link['href']}").json()
+    assert geo["type"] == "FeatureCollection"
+    # The live layers made way for the plan.
+    assert dom.find("div", cls="ws-team-icon") == []
+
+
+def test_deep_link_to_an_unknown_job_says_so(chromium: str, server: str,
+                                            tmp_path: Path) -> None:
+    dom = _dump(chromium, tmp_path, f"{server}/?plan=nosuchjob")
+    assert dom.find("body")[0].get("data-plan-state") == "error"
+    assert "No job nosuchjob" in dom.text_of("ws-plan-msg")
+    assert dom.find("path", cls="ws-plan-route") == []
+
+
+def test_screenshot_shows_every_crews_route(chromium: str, server: str,
+                                           routes_job: tuple[str, dict[str, Any]],
+                                           tmp_path: Path) -> None:
+    from PIL import Image
+
+    job, plan = routes_job
+    png = tmp_path / "whistle_plan.png"
+    _run_chromium(chromium, tmp_path / "profile", f"--screenshot={png}",
+                  f"{server}/?plan={job}")
+    _keep(png, "whistle_plan.png")
+    with Image.open(png) as im:
+        assert im.size == WINDOW
+        shot = np.asarray(im.convert("RGB"), dtype=int)
+    on_map = shot[60:, 410:]
+
+    def near(region: np.ndarray, hex_colour: str) -> int:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(region - rgb).max(axis=2) <= 8).sum())
+
+    for crew, colour in _stroke(plan).items():
+        assert near(on_map, colour) > 300, f"{crew} {colour}"
+    if plan["left_out"]:
+        assert near(on_map, "#808080") > 60
+
+
+def _set(page: _Cdp, ident: str, value: str) -> None:
+    page.js(f"(function () {{ var n = document.getElementById({ident!r}); n.value = {value!r};"
+            " n.dispatchEvent(new Event('input')); n.dispatchEvent(new Event('change')); }())")
+
+
+def test_zone_leader_plans_the_day_then_inserts_an_urgent_inspection(
+        chromium: str, server: str, tmp_path: Path) -> None:
+    page = _Cdp(chromium, tmp_path / "profile")
+    try:
+        page.call("Page.navigate", page.session, url=f"{server}/")
+        page.wait("document.body && document.body.dataset.planReady === 'true'")
+        page.js("document.getElementById('ws-tab-plan').click()")
+        assert page.js("document.body.dataset.planMode") == "plan"
+        assert page.js("getComputedStyle(document.getElementById('ws-ticket-list'))"
+                       ".display") == "none"
+        _set(page, "ws-plan-zone", ZONE)
+        _set(page, "ws-plan-date", DAY)
+        _set(page, "ws-plan-sample", "8")
+        _set(page, "ws-plan-time", "2")
+        page.js("document.getElementById('ws-plan-run').click()")
+        assert page.wait("document.body.dataset.planState === 'drawn'")
+
+        job = page.js("document.body.dataset.planJob")
+        status = httpx.get(f"{server}/api/v1/plans/jobs/{job}").json()
+        assert status["kind"] == "routes" and status["params"] | ROUTES == status["params"]
+        # The solver's progress lines, as the job reported them.
+        log = page.js("Array.from(document.querySelectorAll('#ws-plan-log li'))"
+                      ".map(function (li) { return li.lastChild.textContent; })")
+        assert log == [p["message"].strip() for p in status["progress"]]
+        plan = httpx.get(f"{server}/api/v1/plans/jobs/{job}/result").json()
+        assert page.js("document.querySelectorAll('.ws-plan-stop-icon[data-visit-id]').length") \
+            == sum(len(r["stops"]) for r in plan["routes"])
+        assert page.js("location.search") == f"?plan={job}"
+
+        # Urgent insert: an object with no visit today, sent to the zone's township team.
+        assert URGENT_OBJECT not in {v["object_id"] for v in plan["visits"]}
+        _set(page, "ws-plan-object", URGENT_OBJECT)
+        _set(page, "ws-plan-at", "10:00")
+        assert "CS02-zfd" in page.js("document.getElementById('ws-plan-unit-hint').textContent")
+        page.js("document.getElementById('ws-plan-insert-run').click()")
+        assert page.wait("document.body.dataset.planInsert === 'done' && "
+                         "document.body.dataset.planState === 'drawn'", timeout=30)
+        ins = page.js("document.body.dataset.planJob")
+        assert ins != job
+        status = httpx.get(f"{server}/api/v1/plans/jobs/{ins}").json()
+        assert status["kind"] == "insert"
+        assert (status["params"]["plan_job_id"], status["params"]["object_id"],
+                status["params"]["units"], status["params"]["at"]) == (
+            job, URGENT_OBJECT, ["CS02-zfd"], "10:00")
+        out = httpx.get(f"{server}/api/v1/plans/jobs/{ins}/result").json()
+        assert out["inserted"] is True
+        moved = page.js("document.getElementById('ws-plan-moved').textContent")
+        assert moved.startswith(f"Moved {out['moved']} stop")
+        assert page.js("Array.from(document.querySelectorAll('.ws-plan-moves li'))"
+                       ".map(function (li) { return li.dataset.visitId; })") == [
+            m["visit_id"] for m in out["moved_stops"]]
+        urgent = page.js("Array.from(document.querySelectorAll("
+                         "'.ws-plan-stop-icon[data-urgent=\"true\"]')).map(function (n) {"
+                         " return [n.dataset.objectId, n.dataset.crewId]; })")
+        assert urgent == [[URGENT_OBJECT, out["crew"]]]
+        assert page.js("document.querySelectorAll('.ws-plan-stop-icon[data-visit-id]').length") \
+            == sum(len(r["stops"]) for r in out["plan"]["routes"])
+        assert page.js("document.getElementById('ws-plan-geojson').getAttribute('href')") \
+            == f"api/v1/plans/jobs/{ins}/routes.geojson"
+    finally:
+        page.close()
