@@ -26,15 +26,7 @@ from geo.traveltime import travel_times_for
 from planner.daily import DayOptions, plan_day, sample_visits
 from planner.items import load_items
 from planner.objects import load_objects
-from planner.replan import insert_urgent, moved_stops, urgent_visit
-
-
-def township_unit(township: str, roster) -> str | None:
-    for kind in ("township", "hub"):
-        for t in roster.teams:
-            if t.kind == kind and township in t.serves:
-                return t.id
-    return None
+from planner.replan import default_units, insert_urgent, moved_stops, urgent_visit
 
 
 def main() -> int:
@@ -68,9 +60,8 @@ def main() -> int:
                                            and district.area_of(t.code, "zone").name == args.zone}]
         for _ in range(args.urgent):
             obj = zone_objects[int(rng.integers(len(zone_objects)))]
-            unit = township_unit(obj.township, roster)
             now = int(rng.integers(9 * 60, 15 * 60))
-            visit = urgent_visit(obj, (unit,), 30, now)
+            visit = urgent_visit(obj, default_units(obj.township, roster), 30, now)
             res = insert_urgent(plan, visit, now, travel=travel, roster=roster)
             rows["insert"].append((res.inserted, res.runtime_s, len(res.moved)))
             if not res.inserted:

@@ -125,6 +125,15 @@ class InsertResult:
                 "runtime_s": round(self.runtime_s, 3), "eta_source": self.plan.eta_source}
 
 
+def default_units(township: str, roster: TeamRoster) -> tuple[str, ...]:
+    """The unit that inspects in ``township`` by default: its township or hub team."""
+    for kind in ("township", "hub"):
+        for t in roster.teams:
+            if t.kind == kind and township in t.serves:
+                return (t.id,)
+    return ()
+
+
 def urgent_visit(obj: InspectionObject, units: Sequence[str], minutes: int, now_min: int, *,
                  within_min: int = DEFAULT_WITHIN_MIN, priority: int = URGENT_PRIORITY,
                  items: Sequence[str] = (), departments: Sequence[str] = (),

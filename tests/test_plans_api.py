@@ -130,8 +130,7 @@ def test_routes_then_urgent_insert_jobs(client):
     geo = client.get(f"/api/v1/plans/jobs/{status['id']}/routes.geojson").json()
     assert {f["geometry"]["type"] for f in geo["features"]} >= {"LineString", "Point"}
     ins = run(client, "/api/v1/plans/insert", {
-        "plan_job_id": status["id"], "object_id": "CS02-0010", "at": "10:00",
-        "units": ["CS02-zfd"], "minutes": 30})
+        "plan_job_id": status["id"], "object_id": "CS02-0010", "at": "10:00", "minutes": 30})
     out = client.get(ins["result_url"]).json()
     assert out["inserted"] is True
     assert out["moved"] == len(out["moved_stops"]) and out["frozen_stops"] >= 0

@@ -37,7 +37,7 @@ from planner.geometry import feature_collection
 from planner.items import PlannerDataError, load_items
 from planner.joint import CalendarInputError, CalendarOptions
 from planner.objects import find_zone, load_objects
-from planner.replan import insert_urgent, urgent_visit
+from planner.replan import default_units, insert_urgent, urgent_visit
 from planner.routes import Progress, solve
 from planner.solomon import SolomonFormatError, parse_solomon
 from web.api.deps import registry
@@ -243,8 +243,8 @@ class InsertIn(BaseModel):
     plan_job_id: str = Field(description="A finished routes or insert job.")
     object_id: str = Field(min_length=1)
     at: str = Field(description="Clock time of the re-plan, HH:MM.")
-    units: list[str] = Field(min_length=1, description="Units that must inspect: team ids "
-                                                       "or dept:<code>.")
+    units: list[str] | None = Field(None, description="Units that must inspect: team ids or "
+                                    "dept:<code>; default the object's township or hub team.")
     minutes: int = Field(30, gt=0, le=480)
     within_min: int = Field(120, gt=0, le=600)
     time_limit_s: float = Field(3.0, gt=0, le=60)
@@ -267,11 +267,15 @@ def post_insert(body: InsertIn, runner: Jobs,
     obj = load_objects(None, items, district).by_id.get(body.object_id)
     if obj is None:
         raise JobInputError("object_id", f"{body.object_id!r} is not a known object")
+    units = body.units or default_units(obj.township, bundled_teams(district))
+    if not units:
+        raise JobInputError("units", f"no township or hub team covers {obj.township}; name "
+                                     "the units")
 
     def work(report: Report) -> tuple[dict[str, Any], DayPlan]:
         travel = travel_times_for(district)
         try:
-            visit = urgent_visit(obj, body.units, body.minutes, now, within_min=body.within_min)
+            visit = urgent_visit(obj, units, body.minutes, now, within_min=body.within_min)
             res = insert_urgent(plan, visit, now, travel=travel, roster=bundled_teams(district),
                                 time_limit_s=body.time_limit_s)
         except (DayPlanError, ValueError) as exc:

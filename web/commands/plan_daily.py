@@ -42,6 +42,7 @@ from planner.replan import (
     DEFAULT_WITHIN_MIN,
     URGENT_PRIORITY,
     InsertResult,
+    default_units,
     insert_urgent,
     urgent_visit,
 )
@@ -176,14 +177,6 @@ def routes(
         _print_plan(plan)
 
 
-def _default_units(obj_township: str, roster: TeamRoster) -> tuple[str, ...]:
-    for kind in ("township", "hub"):
-        for t in roster.teams:
-            if t.kind == kind and obj_township in t.serves:
-                return (t.id,)
-    return ()
-
-
 def _insert_text(res: InsertResult, at: str) -> None:
     v = res.visit
     if res.inserted:
@@ -244,7 +237,7 @@ def insert(
         fail(f"--object: {object_id!r} is not in the object file")
     assert obj is not None
     wanted = tuple(u.strip() for u in units.split(",") if u.strip()) if units else \
-        _default_units(obj.township, roster)
+        default_units(obj.township, roster)
     if not wanted:
         fail(f"--units: no township or hub team covers {obj.township}; name the units")
     with cli_errors(*_ERRORS, ValueError):
