@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch.dispatcher import Dispatcher
+from dispatch.teams.positions import latest_positions, record_position
 from dispatch.teams.registry import TeamRegistry
 from geo.boundaries import District
 from geo.locate import Locator
@@ -126,7 +127,12 @@ class DistrictRegistry:
             locator = self.locator(code)
             with entry.lock:
                 if entry.dispatcher is None:
-                    entry.dispatcher = Dispatcher.for_district(entry.district, locator=locator)
+                    disp = Dispatcher.for_district(entry.district, locator=locator)
+                    store, code_ = self.store(), entry.district.code
+                    disp.registry.restore(latest_positions(store, code_))
+                    disp.registry.on_position = (
+                        lambda team_id, pos: record_position(store, code_, team_id, pos))
+                    entry.dispatcher = disp
         return entry.dispatcher
 
     def team_registry(self, code: str | None = None) -> TeamRegistry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -102,6 +102,14 @@ class TeamRegistry:
         self._duty: dict[str, DutyStatus] = {t.id: t.duty for t in team_list}
         self._positions: dict[str, Position] = {}
         self._lock = threading.Lock()
+
+    def restore(self, positions: Mapping[str, Position]) -> None:
+        """Load positions recorded earlier (e.g. from the store at start-up); unknown teams are
+        ignored, and no hook runs since nothing new was reported."""
+        with self._lock:
+            for team_id, pos in positions.items():
+                if team_id in self._teams:
+                    self._positions[team_id] = pos
 
     # -- reading ----------------------------------------------------------------------------
 
