@@ -8,10 +8,14 @@ How a solve spends its time budget
    always yields a plan: the result then lists the unvisited clients as violations.
 2. **Improvement.** Plain VRPTW problems (see :attr:`RoutingProblem.is_plain_vrptw`) are
    improved by a ruin-and-recreate search (slack induction by string removals, SISR,
-   Christiaens & Vanden Berghe 2020) compiled with numba and working in double precision.
-   OR-Tools' guided local search is much weaker on time windows (measured in
-   ``bench/vrptw.py``); it stays in charge of every other problem (breaks, several windows,
+   Christiaens & Vanden Berghe 2020, plus whole-route removals and restarts on stagnation)
+   compiled with numba and working in double precision. OR-Tools' guided local search is
+   much weaker on time windows (2.7 % vs ~0.6 % above the Solomon optima at 10 s, see
+   ``bench/README.md``); it stays in charge of every other problem (breaks, several windows,
    frozen prefixes, optional visits, duration costs), where OR-Tools' generality matters.
+   The numba kernels are cached on disk; a process loads them on first use (call
+   :func:`warm_up` to do it up front). While they are not loaded, OR-Tools does the work, so
+   the time limit holds even on the first run after an install, when they are compiled.
 3. **Check.** The best plan is re-evaluated by :func:`planner.result.evaluate`, which trusts no
    solver number. If the improver's plan failed that check the OR-Tools plan is returned.
 
@@ -106,7 +110,7 @@ def solve(
     plan = model.first_solution(first_limit, reporter)
     first_s = time.perf_counter() - t0 if plan is not None else None
     solver_name = "ortools-pci"
-    if plan is None and use_sisr:
+    if plan is None and use_sisr and _KERNELS.ready():
         plan = _greedy_plan(problem, seed)
         solver_name = "greedy-insertion"
     if plan is None:
@@ -122,6 +126,9 @@ def solve(
         first_s = time.perf_counter() - t0
         solver_name = "ortools-soft"
     elif use_sisr:
+        # Loading from numba's cache takes well under a second once OR-Tools is not holding
+        # the GIL; compiling takes far longer, and then OR-Tools keeps the job.
+        _KERNELS.wait(min(1.0, 0.2 * time_limit_s, max(0.0, deadline - time.perf_counter())))
         while not _KERNELS.ready() and deadline - time.perf_counter() > 0.05:
             better = model.improve(plan, min(1.0, deadline - time.perf_counter()), reporter)
             if better is not None:
@@ -399,13 +406,20 @@ def _greedy_plan(problem: RoutingProblem, seed: int) -> list[list[int]] | None:
 
 _SISR_CBAR = 10.0  # average number of removed clients
 _SISR_LMAX = 10.0  # longest removed string
+_SISR_LEN_SHARE = 0.5  # ... both raised to this share of the mean route length if larger
 _SISR_BLINK = 0.01  # probability of skipping a position during recreate
 _BYPASS = 0.01  # split-string removal: chance to stop growing the preserved part
 # Annealing temperatures as fractions of the mean cost per visit (tuned on Solomon R/RC
 # instances at 10 s: hotter starts escape the first solution's basin, see bench/README.md).
 _T_HOT = 0.5
 _T_COLD = 0.01
-_ROUTE_REMOVAL = 0.2  # share of iterations that try to empty a route (fixed costs only)
+# Share of iterations that empty a whole route instead of removing strings: it lets long
+# routes (Solomon C2) be rebuilt, and with vehicle fixed costs it drives fleet reduction.
+_ROUTE_REMOVAL = 0.05
+_ROUTE_REMOVAL_FLEET = 0.2
+# Restart from a fresh greedy construction after this share of the budget without a new
+# best (the annealing can stall in a deep basin, e.g. Solomon C203 at +14 %).
+_STALL_SHARE = 0.25
 
 
 def _jit(fn):
@@ -827,9 +841,10 @@ class _Sisr:
         n = p.n_clients
         cl = p.clients
         self.cl_loc = np.array([c.location for c in cl], dtype=np.int64)
-        self.ready = np.array([c.windows[0].earliest for c in cl])
-        self.due = np.array([c.windows[0].latest for c in cl])
-        self.svc = np.array([c.service_s for c in cl])
+        # dtype=float everywhere: one compiled signature whatever the input number types.
+        self.ready = np.array([c.windows[0].earliest for c in cl], dtype=float)
+        self.due = np.array([c.windows[0].latest for c in cl], dtype=float)
+        self.svc = np.array([c.service_s for c in cl], dtype=float)
         dims = max(1, p.n_dims)
         self.demand = np.zeros((n, dims), dtype=np.int64)
         if p.n_dims:
@@ -858,8 +873,8 @@ class _Sisr:
             self.v_class[v] = classes.setdefault((p.vehicle_type_of(v),), len(classes))
         self.allowed = np.array(
             [[p.can_serve(v, c) for c in range(n)] for v in range(n_veh)], dtype=np.bool_)
-        self.tt = np.ascontiguousarray(p.travel_time)
-        self.dd = np.ascontiguousarray(p.distance)
+        self.tt = np.ascontiguousarray(p.travel_time, dtype=float)
+        self.dd = np.ascontiguousarray(p.distance, dtype=float)
         d_cc = self.dd[np.ix_(self.cl_loc, self.cl_loc)]
         k = min(n, 100)
         self.adj = np.argsort(d_cc, axis=1, kind="stable")[:, :k].astype(np.int64)
@@ -873,7 +888,8 @@ class _Sisr:
                     ([c], row[:-1]))
         self.width = n + 1
         # With vehicle fixed costs, also try emptying whole routes now and then.
-        self.route_removal = _ROUTE_REMOVAL if float(self.v_fixed.max()) > 0 else float(__import__("os").environ.get("RRD", "0"))
+        self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
+                              else _ROUTE_REMOVAL)
 
     def _static(self) -> tuple:
         return (self.cl_loc, self.ready, self.due, self.svc, self.demand, self.cap, self.allowed,
@@ -892,9 +908,11 @@ class _Sisr:
     def _plan(routes: np.ndarray, rlen: np.ndarray) -> list[list[int]]:
         return [routes[v, : rlen[v]].tolist() for v in range(len(rlen))]
 
-    def construct(self) -> list[list[int]] | None:
+    def construct(self, seed: int | None = None) -> list[list[int]] | None:
+        """Greedy cheapest insertion of all clients in random order (None if one fails)."""
         routes, rlen = self._arrays([])
-        order = np.random.default_rng(self.seed).permutation(self.problem.n_clients)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        order = rng.permutation(self.problem.n_clients)
         ok = _construct(order.astype(np.int64), routes, rlen, *self._static())
         return self._plan(routes, rlen) if ok else None
 
@@ -916,22 +934,36 @@ class _Sisr:
         iters = 200
         self.iterations = 0
         best = math.inf
+        budget = max(1e-9, deadline - start)
+        # Long routes (Solomon type 2: 20-35 visits) need longer strings than SISR's
+        # defaults, tuned for short routes, to be reshaped.
+        used = [len(r) for r in plan if r]
+        avg_len = sum(used) / max(1, len(used))
+        c_bar = max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len)
+        l_max = max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len)
+        epoch = last_best = start  # the annealing schedule restarts with each epoch
         while True:
             now = time.perf_counter()
             left = deadline - now
             if left <= 0.005:
                 break
-            f0 = min(1.0, (now - start) / max(1e-9, deadline - start))
+            if now - last_best > _STALL_SHARE * budget and left > _STALL_SHARE * budget:
+                fresh = self.construct(int(rng.integers(2**31 - 1)))
+                if fresh is not None:
+                    cur_r, cur_l = self._arrays(fresh)
+                    epoch = last_best = now
+            f0 = min(1.0, (now - epoch) / max(1e-9, deadline - epoch))
             t_a = t_hot * (t_cold / t_hot) ** f0
             tic = time.perf_counter()
             _, best_cost = _sisr_chunk(
                 iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
-                *static, self.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS,
+                *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
                 self.route_removal)
             self.iterations += iters
             took = time.perf_counter() - tic
             if best_cost < best - 1e-9:
                 best = best_cost
+                last_best = time.perf_counter()
                 reporter("improve", best_cost)
             # Aim for slices of ~0.1 s, never past the deadline.
             rate = iters / max(took, 1e-6)
@@ -954,6 +986,9 @@ class _KernelLoader:
 
     def ready(self) -> bool:
         return self._done.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._done.wait(seconds)
 
     def start(self) -> None:
         with self._lock:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import typer
 
 from planner.model import ProblemError
-from planner.routes import Progress, solve
+from planner.routes import Progress, solve, warm_up
 from planner.solomon import read_problem
 from web.commands._errors import cli_errors, err_console, fail
 
@@ -51,6 +52,11 @@ def vrptw(
     """
     with cli_errors(ProblemError):
         problem = read_problem(file, objective=objective)
+    started = time.perf_counter()
+    warm_up()  # loads the compiled improver (the first run after an install compiles it)
+    if not quiet and time.perf_counter() - started > 2.0:
+        err_console.print(f"compiled the route improver in {time.perf_counter() - started:.0f} s "
+                          "(once per install)", highlight=False)
     if not quiet:
         err_console.print(f"solving {problem.name}: {problem.n_clients} customers, "
                           f"{problem.n_vehicles} vehicles available, {time_limit:g} s",
