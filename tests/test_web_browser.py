@@ -7,23 +7,17 @@ are unresolvable for the browser, as on the offline office machine.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
+from _live import find_chromium, serving  # tests/ is on sys.path under pytest
 
 from geo.boundaries import District
 from geo.store import open_store
-from web.app import create_app
 from web.map import TOWNSHIP_FILL_OPACITY, zone_colours
 
 pytestmark = pytest.mark.browser
@@ -34,14 +28,7 @@ WINDOW = (1400, 900)
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    for name in CHROMIUM_CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    reason = f"no headless browser found (looked for {', '.join(CHROMIUM_CANDIDATES)})"
-    if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
-        pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
-    pytest.skip(reason)
+    return find_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +37,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, changshan: District) -> Ite
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'whistle.db'}"
     with open_store(url) as store:
         store.save_district(changshan)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(url), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start", pytrace=False)
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(url) as base:
+        yield base
 
 
 def _run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:

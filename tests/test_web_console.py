@@ -15,9 +15,7 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,7 +26,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
+from _live import find_chromium, serving  # tests/ is on sys.path under pytest
 from fastapi.testclient import TestClient
 
 from dispatch.dispatcher import Dispatcher
@@ -178,14 +176,7 @@ def _overdue_ticket(url: str, changshan: District) -> int:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    for name in CHROMIUM_CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    reason = f"no headless browser found (looked for {', '.join(CHROMIUM_CANDIDATES)})"
-    if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
-        pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
-    pytest.skip(reason)
+    return find_chromium()
 
 
 def seed(base: str, url: str, changshan: District) -> dict[str, int]:
@@ -231,24 +222,8 @@ def console(tmp_path_factory: pytest.TempPathFactory,
     url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'whistle.db'}"
     with open_store(url) as store:
         store.save_district(changshan)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(url), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start", pytrace=False)
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with serving(url) as base:
         yield base, seed(base, url, changshan)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def _run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
