@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ tickets_app = typer.Typer(help="Tickets: list, show, move through their lifecycl
                           no_args_is_help=True)
 
 REPLAY_COLUMNS = ("matter_code", "lon", "lat", "reported_at")
+OFFICE_TZ = ZoneInfo("Asia/Shanghai")  # deadlines are read in the office's time
 CHUNK = 10_000
 
 
@@ -89,7 +91,9 @@ def _print_result(out: dict[str, Any]) -> None:
                       f"{c['metres'] / 1000:.1f}", str(c["load"]), c["position"]["source"])
     console.print(table)
     if out["sla"]["due_at"]:
-        console.print(f"due: {out['sla']['due_at']} ({out['sla']['rule']})", highlight=False)
+        due = datetime.fromisoformat(out["sla"]["due_at"]).astimezone(OFFICE_TZ)
+        console.print(f"due: {due:%Y-%m-%d %H:%M} Beijing time ({out['sla']['rule']})",
+                      highlight=False)
 
 
 def _read_replay(path: Path) -> pd.DataFrame:
@@ -184,9 +188,9 @@ def tickets_list(
         sys.stdout.write(json.dumps([t.as_dict() for t in rows], ensure_ascii=False) + "\n")
         return
     now = datetime.now(UTC)
-    table = Table("id", "source", "matter", "township", "state", "team", "due", "")
+    table = Table("id", "source", "matter", "township", "state", "team", "due (Beijing)", "")
     for t in rows:
-        due = t.sla_due_at.astimezone().strftime("%Y-%m-%d %H:%M") if t.sla_due_at else ""
+        due = t.sla_due_at.astimezone(OFFICE_TZ).strftime("%Y-%m-%d %H:%M") if t.sla_due_at else ""
         table.add_row(str(t.id), t.source, t.matter_code or "", t.township or "", t.state,
                       t.team_id or "", due, "[red]overdue[/]" if t.is_overdue(now) else "")
     console.print(table)
