@@ -26,22 +26,8 @@
 
   // -- small DOM helpers -----------------------------------------------------------------------
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) { node.className = cls; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-
-  function add(parent, tag, cls, text) {
-    var node = el(tag, cls, text);
-    parent.appendChild(node);
-    return node;
-  }
-
-  function byId(id) { return document.getElementById(id); }
-
-  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  var el = window.WhistleDom.el, add = window.WhistleDom.add;  // whistle-dom.js
+  var byId = window.WhistleDom.byId, clear = window.WhistleDom.clear;
 
   function row(table, label, value, cls) {
     var tr = add(table, "tr", cls);

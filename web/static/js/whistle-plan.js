@@ -36,22 +36,9 @@
     hiddenLive: [], sub: null, ui: {}
   };
 
-  // -- small DOM helpers (as in whistle-console.js) --------------------------------------------
+  // -- small DOM helpers (whistle-dom.js) --------------------------------------------------------
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) { node.className = cls; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-
-  function add(parent, tag, cls, text) {
-    var node = el(tag, cls, text);
-    parent.appendChild(node);
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  var el = window.WhistleDom.el, add = window.WhistleDom.add, clear = window.WhistleDom.clear;
 
   function row(table, label, value, cls) {
     var tr = add(table, "tr", cls);
