@@ -1,0 +1,662 @@
+"""SISR: the ruin-and-recreate improver for plain VRPTW problems, compiled with numba.
+
+Slack induction by string removals (Christiaens & Vanden Berghe 2020): remove a few strings of
+neighbouring visits, re-insert them greedily with "blinks", accept by simulated annealing.
+Added here: whole-route removals now and then, restarts from a fresh construction on
+stagnation, strings scaled to the mean route length (long type-2 routes), and the paper's
+fleet-minimisation phase for vehicles-first objectives. Everything runs in double precision
+on plain arrays; :func:`planner.routes.solve` decides when it is used.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from planner.model import RoutingProblem
+from planner.result import evaluate
+
+try:  # numba is a declared dependency; without it plain problems fall back to OR-Tools.
+    import numba
+except ImportError:  # pragma: no cover - exercised only on broken installs
+    numba = None
+
+
+# --- SISR improver (numba) ---------------------------------------------------------------
+# Routes live in an int32 array ``routes[v, :rlen[v]]`` of client indices. For each route we
+# cache the earliest service start ``est`` and the latest start ``lst`` that keeps the rest
+# of the route feasible, so an insertion is checked in O(1).
+
+_SISR_CBAR = 10.0  # average number of removed clients
+_SISR_LMAX = 10.0  # longest removed string
+_SISR_LEN_SHARE = 0.5  # ... both raised to this share of the mean route length if larger
+_SISR_BLINK = 0.01  # probability of skipping a position during recreate
+_BYPASS = 0.01  # split-string removal: chance to stop growing the preserved part
+# Annealing temperatures as fractions of the mean cost per visit (tuned on Solomon R/RC
+# instances at 10 s: hotter starts escape the first solution's basin, see bench/README.md).
+_T_HOT = 0.5
+_T_COLD = 0.01
+# Share of iterations that empty a whole route instead of removing strings: it lets long
+# routes (Solomon C2) be rebuilt, and with vehicle fixed costs it drives fleet reduction.
+_ROUTE_REMOVAL = 0.05
+_ROUTE_REMOVAL_FLEET = 0.2
+# Restart from a fresh greedy construction after this share of the budget without a new
+# best (the annealing can stall in a deep basin, e.g. Solomon C203 at +14 %).
+_STALL_SHARE = 0.25
+
+
+def _jit(fn):
+    if numba is None:  # pragma: no cover
+        return fn
+    return numba.njit(cache=True, nogil=True)(fn)
+
+
+@_jit
+def _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+             v_start, v_end, v_early, v_late, tt, dd):
+    """Recompute the caches of route ``v``; returns False if the route is infeasible."""
+    n = rlen[v]
+    ok = True
+    t = v_early[v]
+    loc = v_start[v]
+    dist = 0.0
+    for k in range(demand.shape[1]):
+        load[v, k] = 0
+    for i in range(n):
+        c = routes[v, i]
+        cl = cl_loc[c]
+        t = t + tt[loc, cl]
+        dist += dd[loc, cl]
+        if t < ready[c]:
+            t = ready[c]
+        if t > due[c] + 1e-9:
+            ok = False
+        est[v, i] = t
+        t += svc[c]
+        loc = cl
+        for k in range(demand.shape[1]):
+            load[v, k] += demand[c, k]
+    dist += dd[loc, v_end[v]]
+    end = t + tt[loc, v_end[v]]
+    if end > v_late[v] + 1e-9:
+        ok = False
+    rdist[v] = dist if n > 0 else 0.0
+    latest = v_late[v]
+    loc = v_end[v]
+    for i in range(n - 1, -1, -1):
+        c = routes[v, i]
+        x = latest - tt[cl_loc[c], loc] - svc[c]
+        if x > due[c]:
+            x = due[c]
+        lst[v, i] = x
+        latest = x
+        loc = cl_loc[c]
+    return ok
+
+
+@_jit
+def _duration_ok(v, routes, rlen, cl_loc, ready, due, svc, v_start, v_end, v_early, v_late,
+                 v_maxdur, tt):
+    """Exact shift-length check (departure delayed to absorb waiting, as the checker does)."""
+    if v_maxdur[v] == np.inf:
+        return True
+    n = rlen[v]
+    if n == 0:
+        return True
+    t = v_early[v]
+    loc = v_start[v]
+    wait = 0.0
+    slack = np.inf
+    for i in range(n):
+        c = routes[v, i]
+        a = t + tt[loc, cl_loc[c]]
+        s = a if a > ready[c] else ready[c]
+        wait += s - a
+        x = wait + (due[c] - s)
+        if x < slack:
+            slack = x
+        t = s + svc[c]
+        loc = cl_loc[c]
+    end = t + tt[loc, v_end[v]]
+    x = wait + (v_late[v] - end)
+    if x < slack:
+        slack = x
+    if slack > wait:
+        slack = wait
+    if slack < 0:
+        slack = 0.0
+    return end - (v_early[v] + slack) <= v_maxdur[v] + 1e-9
+
+
+@_jit
+def _route_cost(v, rlen, rdist, v_fixed, v_cpd):
+    if rlen[v] == 0:
+        return 0.0
+    return v_fixed[v] + v_cpd[v] * rdist[v]
+
+
+@_jit
+def _total_cost(rlen, rdist, v_fixed, v_cpd):
+    total = 0.0
+    for v in range(rlen.shape[0]):
+        total += _route_cost(v, rlen, rdist, v_fixed, v_cpd)
+    return total
+
+
+@_jit
+def _remove_at(v, i, routes, rlen, where):
+    n = rlen[v]
+    c = routes[v, i]
+    for j in range(i, n - 1):
+        routes[v, j] = routes[v, j + 1]
+        where[routes[v, j], 1] = j
+    rlen[v] = n - 1
+    where[c, 0] = -1
+    where[c, 1] = -1
+    return c
+
+
+@_jit
+def _insert_at(v, i, c, routes, rlen, where):
+    n = rlen[v]
+    for j in range(n, i, -1):
+        routes[v, j] = routes[v, j - 1]
+        where[routes[v, j], 1] = j
+    routes[v, i] = c
+    where[c, 0] = v
+    where[c, 1] = i
+    rlen[v] = n + 1
+
+
+@_jit
+def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
+              due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
+              v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink):
+    """Insert ``removed[:n_removed]`` one by one at their cheapest feasible position."""
+    n_veh = rlen.shape[0]
+    n_dims = demand.shape[1]
+    seen_empty = np.zeros(n_veh, dtype=np.bool_)
+    for r in range(n_removed):
+        c = removed[r]
+        lc = cl_loc[c]
+        best = np.inf
+        best_v = -1
+        best_i = -1
+        seen_empty[:] = False
+        for v in range(n_veh):
+            if not allowed[v, c]:
+                continue
+            n = rlen[v]
+            if n == 0:
+                if seen_empty[v_class[v]]:
+                    continue
+                seen_empty[v_class[v]] = True
+            fits = True
+            for k in range(n_dims):
+                if load[v, k] + demand[c, k] > cap[v, k]:
+                    fits = False
+            if not fits:
+                continue
+            extra = v_fixed[v] if n == 0 else 0.0
+            for i in range(n + 1):
+                if blink > 0 and np.random.random() < blink:
+                    continue
+                if i == 0:
+                    pl = v_start[v]
+                    dep = v_early[v]
+                else:
+                    p = routes[v, i - 1]
+                    pl = cl_loc[p]
+                    dep = est[v, i - 1] + svc[p]
+                sl = v_end[v] if i == n else cl_loc[routes[v, i]]
+                delta = v_cpd[v] * (dd[pl, lc] + dd[lc, sl] - dd[pl, sl]) + extra
+                if delta >= best:
+                    continue
+                a = dep + tt[pl, lc]
+                if a < ready[c]:
+                    a = ready[c]
+                if a > due[c] + 1e-9:
+                    continue
+                a2 = a + svc[c] + tt[lc, sl]
+                if i == n:
+                    if a2 > v_late[v] + 1e-9:
+                        continue
+                else:
+                    s = routes[v, i]
+                    if a2 < ready[s]:
+                        a2 = ready[s]
+                    if a2 > lst[v, i] + 1e-9:
+                        continue
+                if rdist[v] + dd[pl, lc] + dd[lc, sl] - dd[pl, sl] > v_maxdist[v] + 1e-9:
+                    continue
+                if v_maxdur[v] != np.inf:
+                    _insert_at(v, i, c, routes, rlen, where)
+                    ok = _duration_ok(v, routes, rlen, cl_loc, ready, due, svc, v_start, v_end,
+                                      v_early, v_late, v_maxdur, tt)
+                    _remove_at(v, i, routes, rlen, where)
+                    if not ok:
+                        continue
+                best = delta
+                best_v = v
+                best_i = i
+        if best_v < 0:
+            return False
+        _insert_at(best_v, best_i, c, routes, rlen, where)
+        _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                 v_start, v_end, v_early, v_late, tt, dd)
+    return True
+
+
+@_jit
+def _sort_removed(removed, n_removed, cl_loc, demand, v_start, dd):
+    """SISR's recreate orders: random (4), demand (4), far from depot (2), close (1)."""
+    for i in range(n_removed - 1, 0, -1):
+        j = np.random.randint(0, i + 1)
+        removed[i], removed[j] = removed[j], removed[i]
+    u = np.random.randint(0, 11)
+    if u < 4:
+        return
+    key = np.empty(n_removed)
+    depot = v_start[0]
+    for i in range(n_removed):
+        c = removed[i]
+        if u < 8:
+            key[i] = -float(demand[c].sum())
+        elif u < 10:
+            key[i] = -dd[depot, cl_loc[c]]
+        else:
+            key[i] = dd[depot, cl_loc[c]]
+    order = np.argsort(key, kind="mergesort")
+    tmp = removed[:n_removed].copy()
+    for i in range(n_removed):
+        removed[i] = tmp[order[i]]
+
+
+@_jit
+def _ruin(routes, rlen, where, adj, removed, c_bar, l_max, bypass):
+    """Remove strings of clients from routes near a random seed client (SISR)."""
+    n_veh = rlen.shape[0]
+    n_clients = where.shape[0]
+    used = 0
+    total = 0
+    for v in range(n_veh):
+        if rlen[v] > 0:
+            used += 1
+            total += rlen[v]
+    if used == 0:
+        return 0
+    ls_max = min(l_max, total / used)
+    ks_max = 4.0 * c_bar / (1.0 + ls_max) - 1.0
+    ks = int(np.random.random() * ks_max) + 1
+    seed = np.random.randint(0, n_clients)
+    ruined = np.zeros(n_veh, dtype=np.bool_)
+    n_removed = 0
+    n_ruined = 0
+    for a in range(adj.shape[1]):
+        if n_ruined >= ks:
+            break
+        c = adj[seed, a]
+        v = where[c, 0]
+        if v < 0 or ruined[v]:
+            continue
+        n = rlen[v]
+        lmax_t = min(float(n), ls_max)
+        ell = int(np.random.random() * lmax_t) + 1
+        if ell > n:
+            ell = n
+        pos = where[c, 1]
+        if np.random.random() < 0.5 or ell == n:
+            lo = max(0, pos - ell + 1)
+            hi = min(pos, n - ell)
+            start = np.random.randint(lo, hi + 1)
+            for _ in range(ell):
+                removed[n_removed] = _remove_at(v, start, routes, rlen, where)
+                n_removed += 1
+        else:
+            m = 1
+            while m < n - ell and np.random.random() > bypass:
+                m += 1
+            span = ell + m
+            lo = max(0, pos - span + 1)
+            hi = min(pos, n - span)
+            start = np.random.randint(lo, hi + 1)
+            keep = start + np.random.randint(0, ell + 1)
+            # Remove positions start..start+span-1 except keep..keep+m-1, back to front.
+            for j in range(start + span - 1, start - 1, -1):
+                if keep <= j < keep + m:
+                    continue
+                removed[n_removed] = _remove_at(v, j, routes, rlen, where)
+                n_removed += 1
+        ruined[v] = True
+        n_ruined += 1
+    return n_removed
+
+
+@_jit
+def _ruin_route(routes, rlen, where, removed):
+    """Empty the shorter of two random non-empty routes (fleet minimisation move)."""
+    n_veh = rlen.shape[0]
+    pick = -1
+    for _ in range(2):
+        for _ in range(4 * n_veh):
+            v = np.random.randint(0, n_veh)
+            if rlen[v] > 0:
+                if pick < 0 or rlen[v] < rlen[pick]:
+                    pick = v
+                break
+    if pick < 0:
+        return 0
+    k = 0
+    while rlen[pick] > 0:
+        removed[k] = _remove_at(pick, rlen[pick] - 1, routes, rlen, where)
+        k += 1
+    return k
+
+
+@_jit
+def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, best_rlen,
+                cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
+                v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, adj, c_bar, l_max, blink,
+                bypass, route_removal):
+    """Run ``iters`` ruin-and-recreate iterations with simulated-annealing acceptance.
+
+    The current and best solutions are updated in place; returns (current, best) costs.
+    """
+    np.random.seed(seed)
+    n_veh, width = cur_routes.shape
+    n_clients = cl_loc.shape[0]
+    n_dims = demand.shape[1]
+
+    est = np.zeros((n_veh, width))
+    lst = np.zeros((n_veh, width))
+    load = np.zeros((n_veh, n_dims), dtype=np.int64)
+    rdist = np.zeros(n_veh)
+    where = -np.ones((n_clients, 2), dtype=np.int64)
+    for v in range(n_veh):
+        _refresh(v, cur_routes, cur_rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                 demand, v_start, v_end, v_early, v_late, tt, dd)
+        for i in range(cur_rlen[v]):
+            where[cur_routes[v, i], 0] = v
+            where[cur_routes[v, i], 1] = i
+    cur_cost = _total_cost(cur_rlen, rdist, v_fixed, v_cpd)
+    b_rdist = np.zeros(n_veh)
+    b_est = np.zeros((n_veh, width))
+    b_lst = np.zeros((n_veh, width))
+    b_load = np.zeros((n_veh, n_dims), dtype=np.int64)
+    for v in range(n_veh):
+        _refresh(v, best_routes, best_rlen, b_est, b_lst, b_load, b_rdist, cl_loc, ready, due,
+                 svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+    best_cost = _total_cost(best_rlen, b_rdist, v_fixed, v_cpd)
+
+    w_routes = cur_routes.copy()
+    w_rlen = cur_rlen.copy()
+    w_est = est.copy()
+    w_lst = lst.copy()
+    w_load = load.copy()
+    w_rdist = rdist.copy()
+    w_where = where.copy()
+    removed = np.zeros(n_clients, dtype=np.int64)
+    for it in range(iters):
+        frac = it / max(1, iters)
+        temp = temp0 * (temp1 / temp0) ** frac if temp0 > 0 else 0.0
+        w_routes[:] = cur_routes
+        w_rlen[:] = cur_rlen
+        w_est[:] = est
+        w_lst[:] = lst
+        w_load[:] = load
+        w_rdist[:] = rdist
+        w_where[:] = where
+        if route_removal > 0 and np.random.random() < route_removal:
+            k = _ruin_route(w_routes, w_rlen, w_where, removed)
+        else:
+            k = _ruin(w_routes, w_rlen, w_where, adj, removed, c_bar, l_max, bypass)
+        for v in range(n_veh):
+            if w_rlen[v] != cur_rlen[v]:
+                _refresh(v, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, cl_loc, ready,
+                         due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+        _sort_removed(removed, k, cl_loc, demand, v_start, dd)
+        if not _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
+                         cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
+                         v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink):
+            continue
+        new_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
+        threshold = cur_cost
+        if temp > 0:
+            threshold = cur_cost - temp * np.log(np.random.random())
+        if new_cost < threshold:
+            cur_routes[:] = w_routes
+            cur_rlen[:] = w_rlen
+            est[:] = w_est
+            lst[:] = w_lst
+            load[:] = w_load
+            rdist[:] = w_rdist
+            where[:] = w_where
+            cur_cost = new_cost
+            if new_cost < best_cost - 1e-9:
+                best_routes[:] = w_routes
+                best_rlen[:] = w_rlen
+                best_cost = new_cost
+    return cur_cost, best_cost
+
+
+@_jit
+def _construct(order, routes, rlen, cl_loc, ready, due, svc, demand, cap, allowed, v_start,
+               v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd):
+    n_veh, width = routes.shape
+    n_clients = cl_loc.shape[0]
+    est = np.zeros((n_veh, width))
+    lst = np.zeros((n_veh, width))
+    load = np.zeros((n_veh, demand.shape[1]), dtype=np.int64)
+    rdist = np.zeros(n_veh)
+    where = -np.ones((n_clients, 2), dtype=np.int64)
+    removed = order.copy()
+    return _recreate(removed, removed.shape[0], routes, rlen, where, est, lst, load, rdist,
+                     cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
+                     v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, 0.0)
+
+
+class Sisr:
+    """Python side of the SISR improver: arrays, time slicing, temperatures, progress."""
+
+    def __init__(self, problem: RoutingProblem, seed: int):
+        p = self.problem = problem
+        self.seed = seed
+        n = p.n_clients
+        cl = p.clients
+        self.cl_loc = np.array([c.location for c in cl], dtype=np.int64)
+        # dtype=float everywhere: one compiled signature whatever the input number types.
+        self.ready = np.array([c.windows[0].earliest for c in cl], dtype=float)
+        self.due = np.array([c.windows[0].latest for c in cl], dtype=float)
+        self.svc = np.array([c.service_s for c in cl], dtype=float)
+        dims = max(1, p.n_dims)
+        self.demand = np.zeros((n, dims), dtype=np.int64)
+        if p.n_dims:
+            self.demand[:] = np.array([c.demand for c in cl], dtype=np.int64)
+        n_veh = p.n_vehicles
+        self.cap = np.full((n_veh, dims), np.iinfo(np.int64).max // 4, dtype=np.int64)
+        self.v_start = np.zeros(n_veh, dtype=np.int64)
+        self.v_end = np.zeros(n_veh, dtype=np.int64)
+        self.v_early = np.zeros(n_veh)
+        self.v_late = np.zeros(n_veh)
+        self.v_maxdur = np.zeros(n_veh)
+        self.v_maxdist = np.zeros(n_veh)
+        self.v_fixed = np.zeros(n_veh)
+        self.v_cpd = np.zeros(n_veh)
+        self.v_class = np.zeros(n_veh, dtype=np.int64)
+        classes: dict[tuple, int] = {}
+        for v, vt in p.vehicles():
+            sd, ed = p.depots[vt.start_depot], p.depots[vt.end]
+            if p.n_dims:
+                self.cap[v] = vt.capacity
+            self.v_start[v], self.v_end[v] = sd.location, ed.location
+            self.v_early[v] = max(vt.shift.earliest, sd.window.earliest)
+            self.v_late[v] = min(vt.shift.latest, ed.window.latest)
+            self.v_maxdur[v], self.v_maxdist[v] = vt.max_duration_s, vt.max_distance
+            self.v_fixed[v], self.v_cpd[v] = vt.fixed_cost, vt.cost_per_distance
+            self.v_class[v] = classes.setdefault((p.vehicle_type_of(v),), len(classes))
+        self.allowed = np.array(
+            [[p.can_serve(v, c) for c in range(n)] for v in range(n_veh)], dtype=np.bool_)
+        self.tt = np.ascontiguousarray(p.travel_time, dtype=float)
+        self.dd = np.ascontiguousarray(p.distance, dtype=float)
+        d_cc = self.dd[np.ix_(self.cl_loc, self.cl_loc)]
+        k = min(n, 100)
+        self.adj = np.argsort(d_cc, axis=1, kind="stable")[:, :k].astype(np.int64)
+        # Put each client first in its own adjacency list.
+        for c in range(n):
+            row = self.adj[c]
+            if row[0] != c:
+                where = np.flatnonzero(row == c)
+                rest = row[row != c]
+                self.adj[c] = np.concatenate(([c], rest))[:k] if where.size else np.concatenate(
+                    ([c], row[:-1]))
+        self.width = n + 1
+        # With vehicle fixed costs, also try emptying whole routes now and then.
+        self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
+                              else _ROUTE_REMOVAL)
+
+    def _static(self) -> tuple:
+        return (self.cl_loc, self.ready, self.due, self.svc, self.demand, self.cap, self.allowed,
+                self.v_start, self.v_end, self.v_early, self.v_late, self.v_maxdur,
+                self.v_maxdist, self.v_fixed, self.v_cpd, self.v_class, self.tt, self.dd)
+
+    def _arrays(self, plan: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        routes = np.zeros((self.problem.n_vehicles, self.width), dtype=np.int64)
+        rlen = np.zeros(self.problem.n_vehicles, dtype=np.int64)
+        for v, route in enumerate(plan):
+            routes[v, : len(route)] = route
+            rlen[v] = len(route)
+        return routes, rlen
+
+    @staticmethod
+    def _plan(routes: np.ndarray, rlen: np.ndarray) -> list[list[int]]:
+        return [routes[v, : rlen[v]].tolist() for v in range(len(rlen))]
+
+    def construct(self, seed: int | None = None) -> list[list[int]] | None:
+        """Greedy cheapest insertion of all clients in random order (None if one fails)."""
+        routes, rlen = self._arrays([])
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        order = rng.permutation(self.problem.n_clients)
+        ok = _construct(order.astype(np.int64), routes, rlen, *self._static())
+        return self._plan(routes, rlen) if ok else None
+
+    def run(self, plan: Sequence[Sequence[int]], deadline: float,
+            reporter: Callable[[str, float], None]) -> list[list[int]] | None:
+        """Improve ``plan`` until ``deadline`` (``time.perf_counter()`` seconds)."""
+        cur_r, cur_l = self._arrays(plan)
+        best_r, best_l = cur_r.copy(), cur_l.copy()
+        start = time.perf_counter()
+        # Temperatures scale with the mean travel cost per visit (fixed vehicle costs left
+        # out: they may be huge to rank fleet size first), cooled exponentially over time.
+        start_plan = evaluate(self.problem, plan)
+        travel = sum(r.cost - self.problem.vehicle(r.vehicle).fixed_cost
+                     for r in start_plan.routes)
+        per_visit = max(travel, 1e-9) / max(1, self.problem.n_clients)
+        t_hot, t_cold = _T_HOT * per_visit, _T_COLD * per_visit
+        static = self._static()
+        rng = np.random.default_rng(self.seed)
+        iters = 200
+        self.iterations = 0
+        best = math.inf
+        budget = max(1e-9, deadline - start)
+        # Long routes (Solomon type 2: 20-35 visits) need longer strings than SISR's
+        # defaults, tuned for short routes, to be reshaped.
+        used = [len(r) for r in plan if r]
+        avg_len = sum(used) / max(1, len(used))
+        c_bar = max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len)
+        l_max = max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len)
+        epoch = last_best = start  # the annealing schedule restarts with each epoch
+        while True:
+            now = time.perf_counter()
+            left = deadline - now
+            if left <= 0.005:
+                break
+            if now - last_best > _STALL_SHARE * budget and left > _STALL_SHARE * budget:
+                fresh = self.construct(int(rng.integers(2**31 - 1)))
+                if fresh is not None:
+                    cur_r, cur_l = self._arrays(fresh)
+                    epoch = last_best = now
+            f0 = min(1.0, (now - epoch) / max(1e-9, deadline - epoch))
+            t_a = t_hot * (t_cold / t_hot) ** f0
+            tic = time.perf_counter()
+            _, best_cost = _sisr_chunk(
+                iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
+                *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
+                self.route_removal)
+            self.iterations += iters
+            took = time.perf_counter() - tic
+            if best_cost < best - 1e-9:
+                best = best_cost
+                last_best = time.perf_counter()
+                reporter("improve", best_cost)
+            # Aim for slices of ~0.1 s, never past the deadline.
+            rate = iters / max(took, 1e-6)
+            iters = int(max(20, min(rate * 0.1, rate * max(0.0, deadline - time.perf_counter())
+                                    * 0.9)))
+        return self._plan(best_r, best_l)
+
+
+class KernelLoader:
+    """Loads the numba kernels once per process, in a background thread if asked to.
+
+    Loading from numba's on-disk cache takes a fraction of a second; compiling (first run
+    after an install or a change of this module) takes several seconds.
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._done.wait(seconds)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._done.is_set():
+                self._thread = threading.Thread(target=self.load, daemon=True,
+                                                name="whistle-sisr-compile")
+                self._thread.start()
+
+    def load(self) -> None:
+        if numba is not None:
+            _exercise_kernels()
+        self._done.set()
+
+
+KERNELS = KernelLoader()
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) the numba kernels now, so timed solves do not pay for it.
+
+    Call it once before measuring; :func:`solve` also works without it.
+    """
+    if not KERNELS.ready():
+        KERNELS.load()
+
+
+def _exercise_kernels() -> None:
+    from planner.model import Client, Depot, TimeWindow, VehicleType
+
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    problem = RoutingProblem(
+        depots=(Depot(0, TimeWindow(0, 100)),),
+        clients=tuple(Client(i, 1.0, (TimeWindow(0, 50),), (1,)) for i in (1, 2, 3)),
+        vehicle_types=(VehicleType(count=3, capacity=(2,), shift=TimeWindow(0, 100)),),
+        travel_time=dist,
+        distance=dist,
+    )
+    sisr = Sisr(problem, 0)
+    plan = sisr.construct()
+    if plan is not None:
+        cur_r, cur_l = sisr._arrays(plan)
+        _sisr_chunk(5, 1.0, 1.0, 0, cur_r, cur_l, cur_r.copy(), cur_l.copy(), *sisr._static(),
+                    sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5)
