@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from planner.model import RoutingProblem  # noqa: E402
 from planner.result import evaluate  # noqa: E402
 from planner.routes import solve, warm_up  # noqa: E402
+from planner.sisr import _FLEET_SHARE as FLEET_SHARE  # noqa: E402
 from planner.solomon import read_problem  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("WHISTLE_VRPTW_DATA", ROOT.parent / "shared/data/vrptw"))
@@ -62,13 +63,17 @@ def load_bks(data: Path) -> dict[tuple[str, str], tuple[int, float]]:
         }
 
 
-def solve_pyvrp(problem: RoutingProblem, seconds: float, seed: int) -> list[list[int]]:
+def solve_pyvrp(problem: RoutingProblem, seconds: float, seed: int,
+                fleet_first: bool = False) -> list[list[int]]:
     """Solve with PyVRP on integer data (x1000) rounded so its plans stay feasible unrounded.
 
     Distances are rounded to the nearest 1/1000; travel and service times are rounded up and
-    windows inward, exactly as Whistle's OR-Tools model does.
+    windows inward, exactly as Whistle's OR-Tools model does. With ``fleet_first`` (vehicles
+    first, then distance) PyVRP's own ``minimise_fleet`` gets the same share of the budget
+    as Whistle's fleet phase, and the rest goes to a distance-only solve with that fleet.
     """
-    from pyvrp import Model
+    from pyvrp import Model, minimise_fleet
+    from pyvrp import solve as pyvrp_solve
     from pyvrp.stop import MaxRuntime
 
     scale = 1000
@@ -84,7 +89,7 @@ def solve_pyvrp(problem: RoutingProblem, seconds: float, seed: int) -> list[list
         end_depot=m_depot,
         tw_early=math.ceil(vt.shift.earliest * scale),
         tw_late=math.floor(late * scale),
-        fixed_cost=round(vt.fixed_cost * scale),
+        fixed_cost=0 if fleet_first else round(vt.fixed_cost * scale),
     )
     locs = [depot.location]
     for c in problem.clients:
@@ -104,7 +109,15 @@ def solve_pyvrp(problem: RoutingProblem, seconds: float, seed: int) -> list[list
         for j, to in enumerate(locations):
             if i != j:
                 m.add_edge(frm, to, distance=int(dist[i, j]), duration=int(dur[i, j]))
-    res = m.solve(stop=MaxRuntime(seconds), seed=seed, display=False)
+    if not fleet_first:
+        res = m.solve(stop=MaxRuntime(seconds), seed=seed, display=False)
+        return [[int(a.idx) for a in route if a.is_client()] for route in res.best.routes()]
+    t0 = time.perf_counter()
+    data = m.data()
+    fleet = minimise_fleet(data, MaxRuntime(FLEET_SHARE * seconds), seed=seed)
+    data = data.replace(vehicle_types=[fleet])
+    left = max(0.1, seconds - (time.perf_counter() - t0))
+    res = pyvrp_solve(data, stop=MaxRuntime(left), seed=seed, display=False)
     return [[int(a.idx) for a in route if a.is_client()] for route in res.best.routes()]
 
 
@@ -138,57 +151,69 @@ def run(args: argparse.Namespace) -> list[dict]:
                 name, "distance_double") in bks else "hierarchical"
         problem = read_problem(path, objective=objective)
         name = problem.name.upper()
-        t = time.perf_counter()
-        res = solve(problem, args.time_limit, seed=args.seed)
-        wall = time.perf_counter() - t
-        row = {
-            "instance": name,
-            "objective": objective,
-            "clients": problem.n_clients,
-            "time_limit_s": args.time_limit,
-            "whistle_feasible": res.is_feasible(),
-            "whistle_vehicles": res.n_vehicles,
-            "whistle_distance": res.distance,
-            "whistle_first_s": res.first_solution_s,
-            "whistle_wall_s": wall,
-            "whistle_solver": res.solver,
-        }
-        dimacs = bks.get((name, "distance_dimacs"))
-        double = bks.get((name, "distance_double"))
-        hier = bks.get((name, "hierarchical"))
-        row["bks_dimacs"] = dimacs[1] if dimacs else None
-        row["bks_double"] = double[1] if double else None
-        row["bks_hier_vehicles"] = hier[0] if hier else None
-        row["bks_hier_distance"] = hier[1] if hier else None
-        row["gap_dimacs"] = gap(res.distance, row["bks_dimacs"])
-        row["gap_double"] = gap(res.distance, row["bks_double"])
-        row["gap_hier"] = gap(res.distance, row["bks_hier_distance"])
-        row["vehicles_vs_hier"] = (res.n_vehicles - hier[0]) if hier else None
-        if not args.no_pyvrp:
-            t = time.perf_counter()
-            ref = evaluate(problem, solve_pyvrp(problem, args.time_limit, args.seed))
-            row.update({
-                "pyvrp_feasible": ref.is_feasible(),
-                "pyvrp_vehicles": ref.n_vehicles,
-                "pyvrp_distance": ref.distance,
-                "pyvrp_wall_s": time.perf_counter() - t,
-                "pyvrp_gap_dimacs": gap(ref.distance, row["bks_dimacs"]),
-                "pyvrp_gap_hier": gap(ref.distance, row["bks_hier_distance"]),
-                "gap_pyvrp": gap(res.distance, ref.distance),
-            })
-        rows.append(row)
-        print(line(row), file=sys.stderr, flush=True)
+        for seed in args.seeds or [args.seed]:
+            row = run_one(problem, name, objective, seed, bks, args)
+            rows.append(row)
+            print(line(row), file=sys.stderr, flush=True)
     return rows
 
 
-HEADER = (f"{'instance':9s} {'n':>4s} {'ok':>3s} {'veh':>4s} {'distance':>9s} {'gap_dim%':>8s} "
+def run_one(problem: RoutingProblem, name: str, objective: str, seed: int,
+            bks: dict[tuple[str, str], tuple[int, float]], args: argparse.Namespace) -> dict:
+    """Solve one instance with one seed (Whistle, then PyVRP unless disabled)."""
+    t = time.perf_counter()
+    res = solve(problem, args.time_limit, seed=seed)
+    wall = time.perf_counter() - t
+    row = {
+        "instance": name,
+        "seed": seed,
+        "objective": objective,
+        "clients": problem.n_clients,
+        "time_limit_s": args.time_limit,
+        "whistle_feasible": res.is_feasible(),
+        "whistle_vehicles": res.n_vehicles,
+        "whistle_distance": res.distance,
+        "whistle_first_s": res.first_solution_s,
+        "whistle_wall_s": wall,
+        "whistle_solver": res.solver,
+    }
+    dimacs = bks.get((name, "distance_dimacs"))
+    double = bks.get((name, "distance_double"))
+    hier = bks.get((name, "hierarchical"))
+    row["bks_dimacs"] = dimacs[1] if dimacs else None
+    row["bks_double"] = double[1] if double else None
+    row["bks_hier_vehicles"] = hier[0] if hier else None
+    row["bks_hier_distance"] = hier[1] if hier else None
+    row["gap_dimacs"] = gap(res.distance, row["bks_dimacs"])
+    row["gap_double"] = gap(res.distance, row["bks_double"])
+    row["gap_hier"] = gap(res.distance, row["bks_hier_distance"])
+    row["vehicles_vs_hier"] = (res.n_vehicles - hier[0]) if hier else None
+    if not args.no_pyvrp:
+        t = time.perf_counter()
+        ref = evaluate(problem, solve_pyvrp(problem, args.time_limit, seed,
+                                            fleet_first=objective == "hierarchical"))
+        row.update({
+            "pyvrp_feasible": ref.is_feasible(),
+            "pyvrp_vehicles": ref.n_vehicles,
+            "pyvrp_distance": ref.distance,
+            "pyvrp_wall_s": time.perf_counter() - t,
+            "pyvrp_gap_dimacs": gap(ref.distance, row["bks_dimacs"]),
+            "pyvrp_gap_hier": gap(ref.distance, row["bks_hier_distance"]),
+            "gap_pyvrp": gap(res.distance, ref.distance),
+        })
+    return row
+
+
+HEADER = (f"{'instance':9s} {'seed':>4s} {'n':>4s} {'ok':>3s} {'veh':>4s} {'distance':>9s} "
+          f"{'gap_dim%':>8s} "
           f"{'gap_dbl%':>8s} {'gap_hier%':>9s} {'dveh':>4s} {'first_s':>7s} | "
           f"{'py_veh':>6s} {'py_dist':>9s} {'py_gap%':>7s} {'vs_py%':>6s}")
 
 
 def line(r: dict) -> str:
     py_gap = r.get("pyvrp_gap_dimacs") if r.get("bks_dimacs") else r.get("pyvrp_gap_hier")
-    return (f"{r['instance']:9s} {r['clients']:4d} {'yes' if r['whistle_feasible'] else 'NO':>3s} "
+    ok = "yes" if r["whistle_feasible"] else "NO"
+    return (f"{r['instance']:9s} {r['seed']:4d} {r['clients']:4d} {ok:>3s} "
             f"{r['whistle_vehicles']:4d} {r['whistle_distance']:9.2f} {fmt(r['gap_dimacs']):>8s} "
             f"{fmt(r['gap_double']):>8s} {fmt(r['gap_hier']):>9s} "
             f"{fmt(r['vehicles_vs_hier'], '+d'):>4s} {fmt(r['whistle_first_s'], '.3f'):>7s} | "
@@ -209,6 +234,16 @@ def summary(rows: list[dict]) -> str:
            agg("whistle_first_s")]
     if any("pyvrp_distance" in r for r in rows):
         out += [agg("pyvrp_gap_dimacs"), agg("pyvrp_gap_hier"), agg("gap_pyvrp")]
+    seeds = sorted({r["seed"] for r in rows})
+    if len(seeds) > 1:  # the spread a single run hides
+        for key in ("gap_dimacs", "gap_hier", "pyvrp_gap_dimacs"):
+            per = []
+            for s in seeds:
+                vals = [r[key] for r in rows if r["seed"] == s and r.get(key) is not None]
+                if vals:
+                    per.append(f"seed {s}: {mean(vals):.3f}/{max(vals):.3f}")
+            if per:
+                out.append(f"{key} mean/max per seed: " + ", ".join(per))
     return "\n".join(out)
 
 
@@ -222,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, help="also write the JSON rows to this file")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="VRPTW data directory")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+",
+                    help="several seeds per instance (overrides --seed): the seed variance")
     ap.add_argument("--objective", choices=["auto", "distance", "hierarchical"], default="auto",
                     help="auto: distance-only where a distance-only reference exists "
                     "(Solomon), else vehicles first (Gehring-Homberger)")

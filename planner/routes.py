@@ -44,8 +44,8 @@ __all__ = ["Progress", "ProgressFn", "solve", "warm_up"]
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A progress event: ``phase`` ('first', 'ortools', 'improve', 'done'), elapsed seconds,
-    cost of the best plan so far (same unit as :meth:`RoutingResult.cost`)."""
+    """A progress event: ``phase`` ('first', 'ortools', 'fleet', 'improve', 'done'),
+    elapsed seconds, cost of the best plan so far (same unit as :meth:`RoutingResult.cost`)."""
 
     phase: str
     elapsed_s: float

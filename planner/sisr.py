@@ -47,6 +47,13 @@ _ROUTE_REMOVAL_FLEET = 0.2
 # Restart from a fresh greedy construction after this share of the budget without a new
 # best (the annealing can stall in a deep basin, e.g. Solomon C203 at +14 %).
 _STALL_SHARE = 0.25
+# Vehicles-first objectives: share of the budget given to fleet minimisation before the
+# distance phase (see Sisr.minimise_fleet).
+_FLEET_SHARE = 0.4
+# ... and the price of an extra route while the cost phase then searches, in average route
+# travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
+# full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
+_FLEET_ACCEPT = 2.0
 
 
 def _jit(fn):
@@ -173,82 +180,134 @@ def _insert_at(v, i, c, routes, rlen, where):
 
 
 @_jit
+def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
+                    demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
+                    v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink, open_new, seen_empty):
+    """Cheapest feasible position of client ``c``: (vehicle, index), or (-1, -1).
+
+    Empty vehicles are tried only if ``open_new``, and one per vehicle class (they are
+    interchangeable).
+    """
+    n_veh = rlen.shape[0]
+    n_dims = demand.shape[1]
+    lc = cl_loc[c]
+    best = np.inf
+    best_v = -1
+    best_i = -1
+    seen_empty[:] = False
+    for v in range(n_veh):
+        if not allowed[v, c]:
+            continue
+        n = rlen[v]
+        if n == 0:
+            if not open_new or seen_empty[v_class[v]]:
+                continue
+            seen_empty[v_class[v]] = True
+        fits = True
+        for k in range(n_dims):
+            if load[v, k] + demand[c, k] > cap[v, k]:
+                fits = False
+        if not fits:
+            continue
+        extra = v_fixed[v] if n == 0 else 0.0
+        for i in range(n + 1):
+            if blink > 0 and np.random.random() < blink:
+                continue
+            if i == 0:
+                pl = v_start[v]
+                dep = v_early[v]
+            else:
+                p = routes[v, i - 1]
+                pl = cl_loc[p]
+                dep = est[v, i - 1] + svc[p]
+            sl = v_end[v] if i == n else cl_loc[routes[v, i]]
+            delta = v_cpd[v] * (dd[pl, lc] + dd[lc, sl] - dd[pl, sl]) + extra
+            if delta >= best:
+                continue
+            a = dep + tt[pl, lc]
+            if a < ready[c]:
+                a = ready[c]
+            if a > due[c] + 1e-9:
+                continue
+            a2 = a + svc[c] + tt[lc, sl]
+            if i == n:
+                if a2 > v_late[v] + 1e-9:
+                    continue
+            else:
+                s = routes[v, i]
+                if a2 < ready[s]:
+                    a2 = ready[s]
+                if a2 > lst[v, i] + 1e-9:
+                    continue
+            if rdist[v] + dd[pl, lc] + dd[lc, sl] - dd[pl, sl] > v_maxdist[v] + 1e-9:
+                continue
+            if v_maxdur[v] != np.inf:
+                _insert_at(v, i, c, routes, rlen, where)
+                ok = _duration_ok(v, routes, rlen, cl_loc, ready, due, svc, v_start, v_end,
+                                  v_early, v_late, v_maxdur, tt)
+                _remove_at(v, i, routes, rlen, where)
+                if not ok:
+                    continue
+            best = delta
+            best_v = v
+            best_i = i
+    return best_v, best_i
+
+
+@_jit
 def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
               due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
               v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink):
-    """Insert ``removed[:n_removed]`` one by one at their cheapest feasible position."""
-    n_veh = rlen.shape[0]
-    n_dims = demand.shape[1]
-    seen_empty = np.zeros(n_veh, dtype=np.bool_)
+    """Insert ``removed[:n_removed]`` one by one at their cheapest feasible position.
+
+    Returns False as soon as one client fits nowhere (the caller then drops the attempt).
+    """
+    seen_empty = np.zeros(rlen.shape[0], dtype=np.bool_)
     for r in range(n_removed):
         c = removed[r]
-        lc = cl_loc[c]
-        best = np.inf
-        best_v = -1
-        best_i = -1
-        seen_empty[:] = False
-        for v in range(n_veh):
-            if not allowed[v, c]:
-                continue
-            n = rlen[v]
-            if n == 0:
-                if seen_empty[v_class[v]]:
-                    continue
-                seen_empty[v_class[v]] = True
-            fits = True
-            for k in range(n_dims):
-                if load[v, k] + demand[c, k] > cap[v, k]:
-                    fits = False
-            if not fits:
-                continue
-            extra = v_fixed[v] if n == 0 else 0.0
-            for i in range(n + 1):
-                if blink > 0 and np.random.random() < blink:
-                    continue
-                if i == 0:
-                    pl = v_start[v]
-                    dep = v_early[v]
-                else:
-                    p = routes[v, i - 1]
-                    pl = cl_loc[p]
-                    dep = est[v, i - 1] + svc[p]
-                sl = v_end[v] if i == n else cl_loc[routes[v, i]]
-                delta = v_cpd[v] * (dd[pl, lc] + dd[lc, sl] - dd[pl, sl]) + extra
-                if delta >= best:
-                    continue
-                a = dep + tt[pl, lc]
-                if a < ready[c]:
-                    a = ready[c]
-                if a > due[c] + 1e-9:
-                    continue
-                a2 = a + svc[c] + tt[lc, sl]
-                if i == n:
-                    if a2 > v_late[v] + 1e-9:
-                        continue
-                else:
-                    s = routes[v, i]
-                    if a2 < ready[s]:
-                        a2 = ready[s]
-                    if a2 > lst[v, i] + 1e-9:
-                        continue
-                if rdist[v] + dd[pl, lc] + dd[lc, sl] - dd[pl, sl] > v_maxdist[v] + 1e-9:
-                    continue
-                if v_maxdur[v] != np.inf:
-                    _insert_at(v, i, c, routes, rlen, where)
-                    ok = _duration_ok(v, routes, rlen, cl_loc, ready, due, svc, v_start, v_end,
-                                      v_early, v_late, v_maxdur, tt)
-                    _remove_at(v, i, routes, rlen, where)
-                    if not ok:
-                        continue
-                best = delta
-                best_v = v
-                best_i = i
+        best_v, best_i = _best_insertion(
+            c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+            cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
+            v_cpd, v_class, tt, dd, blink, True, seen_empty)
         if best_v < 0:
             return False
         _insert_at(best_v, best_i, c, routes, rlen, where)
         _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
                  v_start, v_end, v_early, v_late, tt, dd)
     return True
+
+
+@_jit
+def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, where, est, lst,
+                      load, rdist, cl_loc, ready, due, svc, demand, cap, allowed, v_start,
+                      v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt,
+                      dd, blink):
+    """Insert what fits using at most ``max_routes`` routes; the rest go to ``pending``.
+
+    Returns how many clients were left out (the fleet-minimisation recreate step).
+    """
+    seen_empty = np.zeros(rlen.shape[0], dtype=np.bool_)
+    used = 0
+    for v in range(rlen.shape[0]):
+        if rlen[v] > 0:
+            used += 1
+    n_pending = 0
+    for r in range(n_removed):
+        c = removed[r]
+        best_v, best_i = _best_insertion(
+            c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+            cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
+            v_cpd, v_class, tt, dd, blink, used < max_routes, seen_empty)
+        if best_v < 0:
+            pending[n_pending] = c
+            n_pending += 1
+            continue
+        if rlen[best_v] == 0:
+            used += 1
+        _insert_at(best_v, best_i, c, routes, rlen, where)
+        _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                 v_start, v_end, v_early, v_late, tt, dd)
+    return n_pending
 
 
 @_jit
@@ -361,9 +420,12 @@ def _ruin_route(routes, rlen, where, removed):
 def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, best_rlen,
                 cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
                 v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, adj, c_bar, l_max, blink,
-                bypass, route_removal):
+                bypass, route_removal, v_fixed_acc):
     """Run ``iters`` ruin-and-recreate iterations with simulated-annealing acceptance.
 
+    Acceptance (and insertion) prices a used vehicle at ``v_fixed_acc``, the best plan at
+    the true ``v_fixed``: a lower acceptance price lets the search pass through plans with
+    an extra route on its way between plans with the fewest (see ``Sisr.run``).
     The current and best solutions are updated in place; returns (current, best) costs.
     """
     np.random.seed(seed)
@@ -382,7 +444,7 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         for i in range(cur_rlen[v]):
             where[cur_routes[v, i], 0] = v
             where[cur_routes[v, i], 1] = i
-    cur_cost = _total_cost(cur_rlen, rdist, v_fixed, v_cpd)
+    cur_cost = _total_cost(cur_rlen, rdist, v_fixed_acc, v_cpd)
     b_rdist = np.zeros(n_veh)
     b_est = np.zeros((n_veh, width))
     b_lst = np.zeros((n_veh, width))
@@ -421,9 +483,15 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         _sort_removed(removed, k, cl_loc, demand, v_start, dd)
         if not _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
                          cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
-                         v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink):
+                         v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd,
+                         blink):
             continue
-        new_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
+        true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
+        if true_cost < best_cost - 1e-9:
+            best_routes[:] = w_routes
+            best_rlen[:] = w_rlen
+            best_cost = true_cost
+        new_cost = _total_cost(w_rlen, w_rdist, v_fixed_acc, v_cpd)
         threshold = cur_cost
         if temp > 0:
             threshold = cur_cost - temp * np.log(np.random.random())
@@ -436,11 +504,122 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
             rdist[:] = w_rdist
             where[:] = w_where
             cur_cost = new_cost
-            if new_cost < best_cost - 1e-9:
-                best_routes[:] = w_routes
-                best_rlen[:] = w_rlen
-                best_cost = new_cost
     return cur_cost, best_cost
+
+
+@_jit
+def _used_routes(rlen):
+    used = 0
+    for v in range(rlen.shape[0]):
+        if rlen[v] > 0:
+            used += 1
+    return used
+
+
+@_jit
+def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, absence,
+                 best_routes, best_rlen, min_routes, cl_loc, ready, due, svc, demand, cap,
+                 allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
+                 v_class, tt, dd, adj, c_bar, l_max, blink, bypass):
+    """Fleet minimisation of the SISR paper: drive the route count down.
+
+    The current solution uses at most ``max_routes`` routes and leaves ``pend[:n_pend]``
+    clients out. Each iteration ruins strings, re-inserts them and the left-out clients
+    without opening routes beyond ``max_routes``, and accepts the result if fewer clients
+    are left out, or if their summed *absence* (how often each client has been left out so
+    far) is smaller: clients that are hard to place get priority over time. When nothing is
+    left out the solution is the new best, and its shortest route is emptied into the
+    pending list to aim one route lower. Stops at ``min_routes``.
+
+    Returns (n_pend, max_routes) so the caller can continue with the next chunk.
+    """
+    np.random.seed(seed)
+    n_veh, width = cur_routes.shape
+    n_clients = cl_loc.shape[0]
+    n_dims = demand.shape[1]
+    est = np.zeros((n_veh, width))
+    lst = np.zeros((n_veh, width))
+    load = np.zeros((n_veh, n_dims), dtype=np.int64)
+    rdist = np.zeros(n_veh)
+    where = -np.ones((n_clients, 2), dtype=np.int64)
+    for v in range(n_veh):
+        _refresh(v, cur_routes, cur_rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                 demand, v_start, v_end, v_early, v_late, tt, dd)
+        for i in range(cur_rlen[v]):
+            where[cur_routes[v, i], 0] = v
+            where[cur_routes[v, i], 1] = i
+    w_routes = cur_routes.copy()
+    w_rlen = cur_rlen.copy()
+    w_est = est.copy()
+    w_lst = lst.copy()
+    w_load = load.copy()
+    w_rdist = rdist.copy()
+    w_where = where.copy()
+    w_pend = np.zeros(n_clients, dtype=np.int64)
+    removed = np.zeros(n_clients, dtype=np.int64)
+    for _ in range(iters):
+        if n_pend == 0:
+            best_routes[:] = cur_routes
+            best_rlen[:] = cur_rlen
+            used = _used_routes(cur_rlen)
+            if used <= min_routes:
+                break
+            # Empty the route with the fewest clients (ties broken at random).
+            pick = -1
+            off = np.random.randint(0, n_veh)
+            for j in range(n_veh):
+                v = (j + off) % n_veh
+                if cur_rlen[v] > 0 and (pick < 0 or cur_rlen[v] < cur_rlen[pick]):
+                    pick = v
+            while cur_rlen[pick] > 0:
+                pend[n_pend] = _remove_at(pick, cur_rlen[pick] - 1, cur_routes, cur_rlen,
+                                          where)
+                n_pend += 1
+            _refresh(pick, cur_routes, cur_rlen, est, lst, load, rdist, cl_loc, ready, due,
+                     svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+            max_routes = used - 1
+        w_routes[:] = cur_routes
+        w_rlen[:] = cur_rlen
+        w_est[:] = est
+        w_lst[:] = lst
+        w_load[:] = load
+        w_rdist[:] = rdist
+        w_where[:] = where
+        k = _ruin(w_routes, w_rlen, w_where, adj, removed, c_bar, l_max, bypass)
+        for v in range(n_veh):
+            if w_rlen[v] != cur_rlen[v]:
+                _refresh(v, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, cl_loc, ready,
+                         due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+        for j in range(n_pend):
+            removed[k + j] = pend[j]
+        k += n_pend
+        _sort_removed(removed, k, cl_loc, demand, v_start, dd)
+        w_n = _recreate_partial(removed, k, max_routes, w_pend, w_routes, w_rlen, w_where,
+                                w_est, w_lst, w_load, w_rdist, cl_loc, ready, due, svc,
+                                demand, cap, allowed, v_start, v_end, v_early, v_late,
+                                v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink)
+        s_new = 0
+        for j in range(w_n):
+            s_new += absence[w_pend[j]]
+        s_cur = 0
+        for j in range(n_pend):
+            s_cur += absence[pend[j]]
+        if w_n < n_pend or s_new < s_cur:
+            cur_routes[:] = w_routes
+            cur_rlen[:] = w_rlen
+            est[:] = w_est
+            lst[:] = w_lst
+            load[:] = w_load
+            rdist[:] = w_rdist
+            where[:] = w_where
+            pend[:w_n] = w_pend[:w_n]
+            n_pend = w_n
+        for j in range(w_n):
+            absence[w_pend[j]] += 1
+    if n_pend == 0:
+        best_routes[:] = cur_routes
+        best_rlen[:] = cur_rlen
+    return n_pend, max_routes
 
 
 @_jit
@@ -465,6 +644,7 @@ class Sisr:
     def __init__(self, problem: RoutingProblem, seed: int):
         p = self.problem = problem
         self.seed = seed
+        self.iterations = self.fleet_iterations = 0  # counters for benchmarks
         n = p.n_clients
         cl = p.clients
         self.cl_loc = np.array([c.location for c in cl], dtype=np.int64)
@@ -543,23 +723,109 @@ class Sisr:
         ok = _construct(order.astype(np.int64), routes, rlen, *self._static())
         return self._plan(routes, rlen) if ok else None
 
+    def _travel(self, plan: Sequence[Sequence[int]]) -> float:
+        """Travel cost of ``plan`` (fixed vehicle costs left out)."""
+        return sum(r.cost - self.problem.vehicle(r.vehicle).fixed_cost
+                   for r in evaluate(self.problem, plan).routes if r.stops)
+
+    def fleet_first(self, plan: Sequence[Sequence[int]]) -> bool:
+        """Whether the objective ranks fleet size first: every vehicle has the same fixed
+        cost, and it is above the travel cost of an average route of ``plan``, so one route
+        fewer pays for a lot of extra distance (the Solomon / Gehring-Homberger ranking)."""
+        fixed = float(self.v_fixed[0]) if self.v_fixed.size else 0.0
+        if fixed <= 0 or not np.all(self.v_fixed == fixed):
+            return False
+        result = evaluate(self.problem, plan)
+        routes = [r for r in result.routes if r.stops]
+        if not routes:
+            return False
+        travel = sum(r.cost - fixed for r in routes) / len(routes)
+        return fixed > travel
+
+    def min_routes(self) -> int:
+        """A lower bound on the route count: total demand over the largest capacity."""
+        total = self.demand.sum(axis=0).astype(float)
+        biggest = self.cap.max(axis=0).astype(float)
+        return max(1, int(np.max(np.ceil(total / np.maximum(biggest, 1.0)))))
+
+    def minimise_fleet(self, plan: Sequence[Sequence[int]], deadline: float,
+                       reporter: Callable[[str, float], None]) -> list[list[int]]:
+        """Use as few routes as possible until ``deadline``; returns the best complete plan.
+
+        The fleet-minimisation phase of the SISR paper (see :func:`_fleet_chunk`): it keeps
+        an incomplete solution with one route fewer than the best complete one and works
+        the left-out clients back in, preferring those that were left out most often.
+        """
+        cur_r, cur_l = self._arrays(plan)
+        best_r, best_l = cur_r.copy(), cur_l.copy()
+        n = self.problem.n_clients
+        pend = np.zeros(n, dtype=np.int64)
+        absence = np.zeros(n, dtype=np.int64)
+        n_pend, max_routes = 0, int(np.count_nonzero(cur_l))
+        lower = self.min_routes()
+        static = self._static()
+        rng = np.random.default_rng(self.seed + 1)
+        used = [len(r) for r in plan if r]
+        avg_len = sum(used) / max(1, len(used))
+        c_bar = max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len)
+        l_max = max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len)
+        best_used = max_routes
+        iters = 200
+        while deadline - time.perf_counter() > 0.005 and best_used > lower:
+            tic = time.perf_counter()
+            n_pend, max_routes = _fleet_chunk(
+                iters, int(rng.integers(2**31 - 1)), cur_r, cur_l, pend, n_pend, max_routes,
+                absence, best_r, best_l, lower, *static, self.adj, c_bar, l_max, _SISR_BLINK,
+                _BYPASS)
+            took = time.perf_counter() - tic
+            self.fleet_iterations += iters
+            now_used = int(np.count_nonzero(best_l))
+            if now_used < best_used:
+                best_used = now_used
+                reporter("fleet", evaluate(self.problem, self._plan(best_r, best_l)).cost())
+            rate = iters / max(took, 1e-6)
+            iters = int(max(20, min(rate * 0.1, rate * max(0.0, deadline - time.perf_counter())
+                                    * 0.9)))
+        return self._plan(best_r, best_l)
+
     def run(self, plan: Sequence[Sequence[int]], deadline: float,
             reporter: Callable[[str, float], None]) -> list[list[int]] | None:
-        """Improve ``plan`` until ``deadline`` (``time.perf_counter()`` seconds)."""
+        """Improve ``plan`` until ``deadline`` (``time.perf_counter()`` seconds).
+
+        For vehicles-first objectives (:meth:`fleet_first`) :meth:`minimise_fleet` gets up to
+        ``_FLEET_SHARE`` of the budget (less once it reaches the capacity bound), then the
+        cost phase starts from its plan.
+        """
+        if not self.fleet_first(plan):
+            return self._anneal(plan, deadline, reporter, self.v_fixed, fleet=False)
+        start = time.perf_counter()
+        budget = max(0.0, deadline - start)
+        fewer = self.minimise_fleet(plan, start + _FLEET_SHARE * budget, reporter)
+        if evaluate(self.problem, fewer).cost() < evaluate(self.problem, plan).cost():
+            plan = fewer
+        # Accept an extra route at ``_FLEET_ACCEPT`` times an average route's travel (the
+        # best plan still pays the full price): with tight capacities the routes of the
+        # fewest-vehicle plan are full and strings cannot move without that room.
+        used_routes = [r for r in plan if r]
+        fixed_acc = np.full_like(self.v_fixed, _FLEET_ACCEPT * self._travel(plan)
+                                 / max(1, len(used_routes)))
+        return self._anneal(plan, deadline, reporter, fixed_acc, fleet=True)
+
+    def _anneal(self, plan: Sequence[Sequence[int]], deadline: float,
+                reporter: Callable[[str, float], None], fixed_acc: np.ndarray,
+                fleet: bool) -> list[list[int]]:
+        """The SISR cost phase: ruin and recreate with annealing until ``deadline``."""
         cur_r, cur_l = self._arrays(plan)
         best_r, best_l = cur_r.copy(), cur_l.copy()
         start = time.perf_counter()
         # Temperatures scale with the mean travel cost per visit (fixed vehicle costs left
         # out: they may be huge to rank fleet size first), cooled exponentially over time.
-        start_plan = evaluate(self.problem, plan)
-        travel = sum(r.cost - self.problem.vehicle(r.vehicle).fixed_cost
-                     for r in start_plan.routes)
+        travel = self._travel(plan)
         per_visit = max(travel, 1e-9) / max(1, self.problem.n_clients)
         t_hot, t_cold = _T_HOT * per_visit, _T_COLD * per_visit
         static = self._static()
         rng = np.random.default_rng(self.seed)
         iters = 200
-        self.iterations = 0
         best = math.inf
         budget = max(1e-9, deadline - start)
         # Long routes (Solomon type 2: 20-35 visits) need longer strings than SISR's
@@ -575,7 +841,10 @@ class Sisr:
             if left <= 0.005:
                 break
             if now - last_best > _STALL_SHARE * budget and left > _STALL_SHARE * budget:
-                fresh = self.construct(int(rng.integers(2**31 - 1)))
+                # A fresh construction opens more routes than the fleet phase left: with
+                # vehicles first, re-heat from the best plan instead.
+                fresh = (self._plan(best_r, best_l) if fleet
+                         else self.construct(int(rng.integers(2**31 - 1))))
                 if fresh is not None:
                     cur_r, cur_l = self._arrays(fresh)
                     epoch = last_best = now
@@ -585,7 +854,7 @@ class Sisr:
             _, best_cost = _sisr_chunk(
                 iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
                 *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
-                self.route_removal)
+                self.route_removal, fixed_acc)
             self.iterations += iters
             took = time.perf_counter() - tic
             if best_cost < best - 1e-9:
@@ -659,4 +928,9 @@ def _exercise_kernels() -> None:
     if plan is not None:
         cur_r, cur_l = sisr._arrays(plan)
         _sisr_chunk(5, 1.0, 1.0, 0, cur_r, cur_l, cur_r.copy(), cur_l.copy(), *sisr._static(),
-                    sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5)
+                    sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5, sisr.v_fixed)
+        n = problem.n_clients
+        _fleet_chunk(5, 0, cur_r, cur_l, np.zeros(n, dtype=np.int64), 0,
+                     int(np.count_nonzero(cur_l)), np.zeros(n, dtype=np.int64), cur_r.copy(),
+                     cur_l.copy(), 1, *sisr._static(), sisr.adj, _SISR_CBAR, _SISR_LMAX,
+                     _SISR_BLINK, _BYPASS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +228,46 @@ def test_breaks_skills_and_frozen_prefix_are_respected():
     for route in result.routes:
         assert len(route.breaks) == 1
         assert 3 * 3600 - 1e-6 <= route.breaks[0].start <= 4 * 3600 + 1e-6
+
+
+def _packing_problem(fixed_cost: float) -> RoutingProblem:
+    """40 made-up clients of demand 10, vehicles of capacity 50: exactly 8 routes needed."""
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(0, 100, size=(41, 2))
+    dist = euclidean_matrix(xy)
+    clients = tuple(Client(i, 1.0, (TimeWindow(0, 2000),), (10,)) for i in range(1, 41))
+    fleet = VehicleType(count=40, capacity=(50,), shift=TimeWindow(0, 2000),
+                        fixed_cost=fixed_cost)
+    return RoutingProblem((Depot(0, TimeWindow(0, 2000)),), clients, (fleet,), dist, dist)
+
+
+def test_fleet_minimisation_packs_one_route_per_client_into_the_fewest_routes():
+    from planner.sisr import Sisr
+
+    warm_up()
+    problem = _packing_problem(fixed_cost=10_000.0)
+    singletons = [[c] for c in range(problem.n_clients)]
+    sisr = Sisr(problem, seed=0)
+    assert sisr.fleet_first(singletons)
+    assert sisr.min_routes() == 8
+    events: list[str] = []
+    plan = sisr.minimise_fleet(singletons, time.perf_counter() + 5.0,
+                               lambda phase, cost: events.append(phase))
+    result = evaluate(problem, plan)
+    assert result.is_feasible(), result.summary()
+    assert result.n_vehicles == 8
+    assert events and set(events) == {"fleet"}
+
+
+def test_fleet_phase_only_when_vehicles_cost_more_than_a_route():
+    from planner.sisr import Sisr
+
+    singletons = [[c] for c in range(40)]
+    assert not Sisr(_packing_problem(fixed_cost=0.0), 0).fleet_first(singletons)
+    assert not Sisr(_packing_problem(fixed_cost=1.0), 0).fleet_first(singletons)
+    warm_up()
+    result = solve(_packing_problem(fixed_cost=10_000.0), 2.0)
+    assert result.is_feasible() and result.n_vehicles == 8
 
 
 @pytest.mark.skipif(not DATA.exists(), reason="shared VRPTW data not present")
