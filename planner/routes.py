@@ -8,8 +8,10 @@ How a solve spends its time budget
    always yields a plan: the result then lists the unvisited clients as violations.
 2. **Improvement.** Plain VRPTW problems (see :attr:`RoutingProblem.is_plain_vrptw`) are
    improved by a ruin-and-recreate search (slack induction by string removals, SISR,
-   Christiaens & Vanden Berghe 2020, plus whole-route removals and restarts on stagnation)
-   compiled with numba and working in double precision. OR-Tools' guided local search is
+   Christiaens & Vanden Berghe 2020, plus whole-route removals and restarts on stagnation,
+   and the paper's fleet minimisation first when vehicles cost more than their routes'
+   travel), in :mod:`planner.sisr`, compiled with numba and working in double precision.
+   OR-Tools' guided local search is
    much weaker on time windows (2.7 % vs ~0.6 % above the Solomon optima at 10 s, see
    ``bench/README.md``); it stays in charge of every other problem (breaks, several windows,
    frozen prefixes, optional visits, duration costs), where OR-Tools' generality matters.

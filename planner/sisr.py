@@ -417,6 +417,38 @@ def _ruin_route(routes, rlen, where, removed):
 
 
 @_jit
+def _caches(routes, rlen, cl_loc, ready, due, svc, demand, v_start, v_end, v_early, v_late,
+            tt, dd):
+    """Schedule caches (est, lst, load, rdist) and client positions ``where`` of a plan."""
+    n_veh, width = routes.shape
+    est = np.zeros((n_veh, width))
+    lst = np.zeros((n_veh, width))
+    load = np.zeros((n_veh, demand.shape[1]), dtype=np.int64)
+    rdist = np.zeros(n_veh)
+    where = -np.ones((cl_loc.shape[0], 2), dtype=np.int64)
+    for v in range(n_veh):
+        _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                 v_start, v_end, v_early, v_late, tt, dd)
+        for i in range(rlen[v]):
+            where[routes[v, i], 0] = v
+            where[routes[v, i], 1] = i
+    return est, lst, load, rdist, where
+
+
+@_jit
+def _copy_state(routes, rlen, est, lst, load, rdist, where, to_routes, to_rlen, to_est, to_lst,
+                to_load, to_rdist, to_where):
+    """Copy a solution and its caches into another set of arrays (working copy / accept)."""
+    to_routes[:] = routes
+    to_rlen[:] = rlen
+    to_est[:] = est
+    to_lst[:] = lst
+    to_load[:] = load
+    to_rdist[:] = rdist
+    to_where[:] = where
+
+
+@_jit
 def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, best_rlen,
                 cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
                 v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, adj, c_bar, l_max, blink,
@@ -429,49 +461,24 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
     The current and best solutions are updated in place; returns (current, best) costs.
     """
     np.random.seed(seed)
-    n_veh, width = cur_routes.shape
+    n_veh = cur_routes.shape[0]
     n_clients = cl_loc.shape[0]
-    n_dims = demand.shape[1]
-
-    est = np.zeros((n_veh, width))
-    lst = np.zeros((n_veh, width))
-    load = np.zeros((n_veh, n_dims), dtype=np.int64)
-    rdist = np.zeros(n_veh)
-    where = -np.ones((n_clients, 2), dtype=np.int64)
-    for v in range(n_veh):
-        _refresh(v, cur_routes, cur_rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
-                 demand, v_start, v_end, v_early, v_late, tt, dd)
-        for i in range(cur_rlen[v]):
-            where[cur_routes[v, i], 0] = v
-            where[cur_routes[v, i], 1] = i
+    est, lst, load, rdist, where = _caches(cur_routes, cur_rlen, cl_loc, ready, due, svc,
+                                           demand, v_start, v_end, v_early, v_late, tt, dd)
     cur_cost = _total_cost(cur_rlen, rdist, v_fixed_acc, v_cpd)
-    b_rdist = np.zeros(n_veh)
-    b_est = np.zeros((n_veh, width))
-    b_lst = np.zeros((n_veh, width))
-    b_load = np.zeros((n_veh, n_dims), dtype=np.int64)
-    for v in range(n_veh):
-        _refresh(v, best_routes, best_rlen, b_est, b_lst, b_load, b_rdist, cl_loc, ready, due,
-                 svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+    b_rdist = _caches(best_routes, best_rlen, cl_loc, ready, due, svc, demand, v_start, v_end,
+                      v_early, v_late, tt, dd)[3]
     best_cost = _total_cost(best_rlen, b_rdist, v_fixed, v_cpd)
 
-    w_routes = cur_routes.copy()
-    w_rlen = cur_rlen.copy()
-    w_est = est.copy()
-    w_lst = lst.copy()
-    w_load = load.copy()
-    w_rdist = rdist.copy()
-    w_where = where.copy()
+    w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where = (
+        cur_routes.copy(), cur_rlen.copy(), est.copy(), lst.copy(), load.copy(), rdist.copy(),
+        where.copy())
     removed = np.zeros(n_clients, dtype=np.int64)
     for it in range(iters):
         frac = it / max(1, iters)
         temp = temp0 * (temp1 / temp0) ** frac if temp0 > 0 else 0.0
-        w_routes[:] = cur_routes
-        w_rlen[:] = cur_rlen
-        w_est[:] = est
-        w_lst[:] = lst
-        w_load[:] = load
-        w_rdist[:] = rdist
-        w_where[:] = where
+        _copy_state(cur_routes, cur_rlen, est, lst, load, rdist, where, w_routes, w_rlen, w_est,
+                    w_lst, w_load, w_rdist, w_where)
         if route_removal > 0 and np.random.random() < route_removal:
             k = _ruin_route(w_routes, w_rlen, w_where, removed)
         else:
@@ -496,13 +503,8 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         if temp > 0:
             threshold = cur_cost - temp * np.log(np.random.random())
         if new_cost < threshold:
-            cur_routes[:] = w_routes
-            cur_rlen[:] = w_rlen
-            est[:] = w_est
-            lst[:] = w_lst
-            load[:] = w_load
-            rdist[:] = w_rdist
-            where[:] = w_where
+            _copy_state(w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where, cur_routes,
+                        cur_rlen, est, lst, load, rdist, where)
             cur_cost = new_cost
     return cur_cost, best_cost
 
@@ -534,27 +536,13 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
     Returns (n_pend, max_routes) so the caller can continue with the next chunk.
     """
     np.random.seed(seed)
-    n_veh, width = cur_routes.shape
+    n_veh = cur_routes.shape[0]
     n_clients = cl_loc.shape[0]
-    n_dims = demand.shape[1]
-    est = np.zeros((n_veh, width))
-    lst = np.zeros((n_veh, width))
-    load = np.zeros((n_veh, n_dims), dtype=np.int64)
-    rdist = np.zeros(n_veh)
-    where = -np.ones((n_clients, 2), dtype=np.int64)
-    for v in range(n_veh):
-        _refresh(v, cur_routes, cur_rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
-                 demand, v_start, v_end, v_early, v_late, tt, dd)
-        for i in range(cur_rlen[v]):
-            where[cur_routes[v, i], 0] = v
-            where[cur_routes[v, i], 1] = i
-    w_routes = cur_routes.copy()
-    w_rlen = cur_rlen.copy()
-    w_est = est.copy()
-    w_lst = lst.copy()
-    w_load = load.copy()
-    w_rdist = rdist.copy()
-    w_where = where.copy()
+    est, lst, load, rdist, where = _caches(cur_routes, cur_rlen, cl_loc, ready, due, svc,
+                                           demand, v_start, v_end, v_early, v_late, tt, dd)
+    w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where = (
+        cur_routes.copy(), cur_rlen.copy(), est.copy(), lst.copy(), load.copy(), rdist.copy(),
+        where.copy())
     w_pend = np.zeros(n_clients, dtype=np.int64)
     removed = np.zeros(n_clients, dtype=np.int64)
     for _ in range(iters):
@@ -578,13 +566,8 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
             _refresh(pick, cur_routes, cur_rlen, est, lst, load, rdist, cl_loc, ready, due,
                      svc, demand, v_start, v_end, v_early, v_late, tt, dd)
             max_routes = used - 1
-        w_routes[:] = cur_routes
-        w_rlen[:] = cur_rlen
-        w_est[:] = est
-        w_lst[:] = lst
-        w_load[:] = load
-        w_rdist[:] = rdist
-        w_where[:] = where
+        _copy_state(cur_routes, cur_rlen, est, lst, load, rdist, where, w_routes, w_rlen, w_est,
+                    w_lst, w_load, w_rdist, w_where)
         k = _ruin(w_routes, w_rlen, w_where, adj, removed, c_bar, l_max, bypass)
         for v in range(n_veh):
             if w_rlen[v] != cur_rlen[v]:
@@ -605,13 +588,8 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
         for j in range(n_pend):
             s_cur += absence[pend[j]]
         if w_n < n_pend or s_new < s_cur:
-            cur_routes[:] = w_routes
-            cur_rlen[:] = w_rlen
-            est[:] = w_est
-            lst[:] = w_lst
-            load[:] = w_load
-            rdist[:] = w_rdist
-            where[:] = w_where
+            _copy_state(w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where, cur_routes,
+                        cur_rlen, est, lst, load, rdist, where)
             pend[:w_n] = w_pend[:w_n]
             n_pend = w_n
         for j in range(w_n):
