@@ -76,7 +76,7 @@ def a_day(world) -> list[DayVisit]:
 @pytest.fixture(scope="module")
 def plan(world) -> DayPlan:
     return plan_day(a_day(world), world.roster, DAY, zone="天马片区", travel=world.travel,
-                    options=DayOptions(time_limit_s=1.0), district="changshan")
+                    options=DayOptions(time_limit_s=3.0), district="changshan")
 
 
 def test_every_visit_of_a_feasible_day_is_routed_and_the_plan_checks(plan):
