@@ -50,6 +50,7 @@ _STALL_SHARE = 0.25
 # Vehicles-first objectives: share of the budget given to fleet minimisation before the
 # distance phase (see Sisr.minimise_fleet).
 _FLEET_SHARE = 0.4
+_FLEET_AT = 0.0
 # ... and the price of an extra route while the cost phase then searches, in average route
 # travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
 # full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
@@ -474,11 +475,12 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         cur_routes.copy(), cur_rlen.copy(), est.copy(), lst.copy(), load.copy(), rdist.copy(),
         where.copy())
     removed = np.zeros(n_clients, dtype=np.int64)
+    dirty = np.zeros(n_veh, dtype=np.int64)
     for it in range(iters):
         frac = it / max(1, iters)
         temp = temp0 * (temp1 / temp0) ** frac if temp0 > 0 else 0.0
-        _copy_state(cur_routes, cur_rlen, est, lst, load, rdist, where, w_routes, w_rlen, w_est,
-                    w_lst, w_load, w_rdist, w_where)
+        # Here the working copy equals the current solution; only the routes an iteration
+        # changes are copied back and forth (whole-array copies dominated on big fleets).
         if route_removal > 0 and np.random.random() < route_removal:
             k = _ruin_route(w_routes, w_rlen, w_where, removed)
         else:
@@ -488,25 +490,67 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
                 _refresh(v, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, cl_loc, ready,
                          due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
         _sort_removed(removed, k, cl_loc, demand, v_start, dd)
-        if not _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
-                         cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
-                         v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd,
-                         blink):
-            continue
-        true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
-        if true_cost < best_cost - 1e-9:
-            best_routes[:] = w_routes
-            best_rlen[:] = w_rlen
-            best_cost = true_cost
-        new_cost = _total_cost(w_rlen, w_rdist, v_fixed_acc, v_cpd)
-        threshold = cur_cost
-        if temp > 0:
-            threshold = cur_cost - temp * np.log(np.random.random())
-        if new_cost < threshold:
-            _copy_state(w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where, cur_routes,
-                        cur_rlen, est, lst, load, rdist, where)
+        ok = _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
+                       cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
+                       v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd, blink)
+        n_dirty = _changed_routes(w_routes, w_rlen, cur_routes, cur_rlen, dirty)
+        accept = False
+        if ok:
+            true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
+            if true_cost < best_cost - 1e-9:
+                best_routes[:] = w_routes
+                best_rlen[:] = w_rlen
+                best_cost = true_cost
+            new_cost = _total_cost(w_rlen, w_rdist, v_fixed_acc, v_cpd)
+            threshold = cur_cost
+            if temp > 0:
+                threshold = cur_cost - temp * np.log(np.random.random())
+            accept = new_cost < threshold
+        if accept:
+            _copy_routes(dirty, n_dirty, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist,
+                         cur_routes, cur_rlen, est, lst, load, rdist, where)
             cur_cost = new_cost
+        else:
+            _copy_routes(dirty, n_dirty, cur_routes, cur_rlen, est, lst, load, rdist,
+                         w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where)
     return cur_cost, best_cost
+
+
+@_jit
+def _changed_routes(routes, rlen, ref_routes, ref_rlen, out):
+    """Write the vehicles whose route differs from the reference into ``out``; count them."""
+    n = 0
+    for v in range(rlen.shape[0]):
+        changed = rlen[v] != ref_rlen[v]
+        if not changed:
+            for i in range(rlen[v]):
+                if routes[v, i] != ref_routes[v, i]:
+                    changed = True
+                    break
+        if changed:
+            out[n] = v
+            n += 1
+    return n
+
+
+@_jit
+def _copy_routes(vehicles, n, routes, rlen, est, lst, load, rdist, to_routes, to_rlen, to_est,
+                 to_lst, to_load, to_rdist, to_where):
+    """Copy routes ``vehicles[:n]`` and their caches; client positions follow."""
+    for j in range(n):
+        v = vehicles[j]
+        m = rlen[v]
+        to_rlen[v] = m
+        for i in range(m):
+            c = routes[v, i]
+            to_routes[v, i] = c
+            to_est[v, i] = est[v, i]
+            to_lst[v, i] = lst[v, i]
+            to_where[c, 0] = v
+            to_where[c, 1] = i
+        for k in range(load.shape[1]):
+            to_load[v, k] = load[v, k]
+        to_rdist[v] = rdist[v]
 
 
 @_jit
@@ -778,7 +822,11 @@ class Sisr:
             return self._anneal(plan, deadline, reporter, self.v_fixed, fleet=False)
         start = time.perf_counter()
         budget = max(0.0, deadline - start)
-        fewer = self.minimise_fleet(plan, start + _FLEET_SHARE * budget, reporter)
+        if _FLEET_AT > 0:
+            plan = self._anneal(plan, start + _FLEET_AT * budget, reporter, self.v_fixed,
+                                fleet=False)
+        now = time.perf_counter()
+        fewer = self.minimise_fleet(plan, now + _FLEET_SHARE * budget, reporter)
         if evaluate(self.problem, fewer).cost() < evaluate(self.problem, plan).cost():
             plan = fewer
         # Accept an extra route at ``_FLEET_ACCEPT`` times an average route's travel (the
