@@ -50,7 +50,6 @@ _STALL_SHARE = 0.25
 # Vehicles-first objectives: share of the budget given to fleet minimisation before the
 # distance phase (see Sisr.minimise_fleet).
 _FLEET_SHARE = 0.4
-_FLEET_AT = 0.0
 # ... and the price of an extra route while the cost phase then searches, in average route
 # travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
 # full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
@@ -822,11 +821,7 @@ class Sisr:
             return self._anneal(plan, deadline, reporter, self.v_fixed, fleet=False)
         start = time.perf_counter()
         budget = max(0.0, deadline - start)
-        if _FLEET_AT > 0:
-            plan = self._anneal(plan, start + _FLEET_AT * budget, reporter, self.v_fixed,
-                                fleet=False)
-        now = time.perf_counter()
-        fewer = self.minimise_fleet(plan, now + _FLEET_SHARE * budget, reporter)
+        fewer = self.minimise_fleet(plan, start + _FLEET_SHARE * budget, reporter)
         if evaluate(self.problem, fewer).cost() < evaluate(self.problem, plan).cost():
             plan = fewer
         # Accept an extra route at ``_FLEET_ACCEPT`` times an average route's travel (the
