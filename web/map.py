@@ -316,9 +316,9 @@ def build_map(district: District, static_url: str = "/static") -> folium.Map:
     root.header.add_child(Element(f'<link rel="icon" href="{static_url}/img/whistle.svg" '
                                   'type="image/svg+xml" />'), name="favicon")
     root.header.add_child(CssLink(f"{static_url}/css/whistle-map.css"), name="whistle_css")
+    root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-dom.js"), name="dom_js")
     root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-map.js"), name="whistle_js")
     root.header.add_child(CssLink(f"{static_url}/css/whistle-console.css"), name="console_css")
-    root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-dom.js"), name="dom_js")
     root.header.add_child(JavascriptLink(f"{static_url}/js/whistle-console.js"),
                           name="console_js")
     root.header.add_child(CssLink(f"{static_url}/css/whistle-plan.css"), name="plan_css")

@@ -8,7 +8,6 @@
 (function () {
   "use strict";
 
-  var API = "api/v1/";  // relative to the page, so the service may sit under a path prefix
   var LANG_KEY = "whistle.console.lang";
   var ACTOR_KEY = "whistle.console.actor";
   var TEAM_GLYPH = {township: "镇", hub: "中", department: "部", city: "市"};
@@ -28,6 +27,7 @@
 
   var el = window.WhistleDom.el, add = window.WhistleDom.add;  // whistle-dom.js
   var byId = window.WhistleDom.byId, clear = window.WhistleDom.clear;
+  var api = window.WhistleDom.api, errorText = window.WhistleDom.errorText;
 
   function row(table, label, value, cls) {
     var tr = add(table, "tr", cls);
@@ -66,30 +66,6 @@
   }
 
   function ago(iso) { return iso ? span(now() - new Date(iso).getTime()) + " ago" : ""; }
-
-  // -- API ---------------------------------------------------------------------------------
-
-  function api(path, body) {
-    var init = {headers: {"Accept": "application/json"}, cache: "no-store"};
-    if (body !== undefined) {
-      init.method = "POST";
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(API + path, init).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        return {status: r.status, ok: r.ok, body: j};
-      });
-    });
-  }
-
-  function errorText(res) {
-    var d = res.body && res.body.detail;
-    if (d && typeof d === "object") {
-      return (d.field ? d.field + ": " : "") + (d.message || JSON.stringify(d));
-    }
-    return d ? String(d) : "HTTP " + res.status;
-  }
 
   // -- markers -----------------------------------------------------------------------------
 

@@ -3,12 +3,7 @@
 (function () {
   "use strict";
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) { node.className = cls; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
+  var el = window.WhistleDom.el;  // whistle-dom.js, loaded first
 
   function row(table, label, value) {
     var tr = el("tr");

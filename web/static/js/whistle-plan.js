@@ -9,7 +9,6 @@
 (function () {
   "use strict";
 
-  var API = "api/v1/";  // relative to the page, like the console
   var POLL_MS = 400;
   var HEX = /^#[0-9a-fA-F]{6}$/;
   // Fallback only: crew colours come from the job's GeoJSON (planner/geometry.py), so the map
@@ -39,6 +38,8 @@
   // -- small DOM helpers (whistle-dom.js) --------------------------------------------------------
 
   var el = window.WhistleDom.el, add = window.WhistleDom.add, clear = window.WhistleDom.clear;
+  var API = window.WhistleDom.API, api = window.WhistleDom.api;
+  var detailText = window.WhistleDom.detailText, errorText = window.WhistleDom.errorText;
 
   function row(table, label, value, cls) {
     var tr = add(table, "tr", cls);
@@ -77,31 +78,6 @@
   }
 
   function colour(c) { return HEX.test(c || "") ? c : "#475569"; }
-
-  // -- API -------------------------------------------------------------------------------------
-
-  function api(path, body) {
-    var init = {headers: {"Accept": "application/json"}, cache: "no-store"};
-    if (body !== undefined) {
-      init.method = "POST";
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(API + path, init).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        return {status: r.status, ok: r.ok, body: j};
-      });
-    });
-  }
-
-  function detailText(d, status) {
-    if (d && typeof d === "object") {
-      return (d.field ? d.field + ": " : "") + (d.message || JSON.stringify(d));
-    }
-    return d ? String(d) : "HTTP " + status;
-  }
-
-  function errorText(res) { return detailText(res.body && res.body.detail, res.status); }
 
   // -- clock and date --------------------------------------------------------------------------
 
