@@ -358,16 +358,21 @@ def visits_from_calendar(doc: Mapping[str, Any], day: date, objects: ObjectSet,
 def load_calendar_day(path: Path | str, day: date, objects: ObjectSet,
                       items: ItemList | None = None) -> list[DayVisit]:
     """Read a calendar JSON file and return the visits of ``day``."""
+    return visits_from_calendar(_read_json_file(path, "--from-calendar"), day, objects, items)
+
+
+def _read_json_file(path: Path | str, option: str) -> dict[str, Any]:
+    """The JSON object in ``path``; errors name the command-line ``option`` and the reason."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise DayPlanError(f"--from-calendar: {path}: no such file") from exc
+        raise DayPlanError(f"{option}: {path}: no such file") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DayPlanError(f"--from-calendar: {path.name}: cannot read JSON ({exc})") from exc
+        raise DayPlanError(f"{option}: {path.name}: cannot read JSON ({exc})") from exc
     if not isinstance(doc, dict):
-        raise DayPlanError(f"--from-calendar: {path.name}: expected a JSON object")
-    return visits_from_calendar(doc, day, objects, items)
+        raise DayPlanError(f"{option}: {path.name}: expected a JSON object")
+    return doc
 
 
 def sample_visits(zone: str, day: date, n: int, *, seed: int = 0,
@@ -955,16 +960,7 @@ class DayPlan:
 
     @classmethod
     def load(cls, path: Path | str) -> DayPlan:
-        path = Path(path)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise DayPlanError(f"--plan: {path}: no such file") from exc
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DayPlanError(f"--plan: {path.name}: cannot read JSON ({exc})") from exc
-        if not isinstance(doc, dict):
-            raise DayPlanError(f"--plan: {path.name}: expected a JSON object")
-        return cls.from_dict(doc)
+        return cls.from_dict(_read_json_file(path, "--plan"))
 
 
 # -- the routing problem -----------------------------------------------------------------------

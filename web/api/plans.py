@@ -289,17 +289,16 @@ def post_insert(body: InsertIn, runner: Jobs,
 
 @router.get("/jobs/{job_id}/routes.geojson", summary="Routes of a finished routes/insert job")
 def export_routes(job_id: str, runner: Jobs) -> JSONResponse:
-    job = _finished(runner, job_id)
+    job = _finished(runner, job_id, DayPlan, "routes are for routes/insert jobs")
     if isinstance(job, JSONResponse):
         return job
-    if not isinstance(job.artifact, DayPlan):
-        return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is a "
-                                        f"{job.kind} job; routes are for routes/insert jobs"}},
-                            status_code=422)
     return JSONResponse(job.result["geojson"], media_type="application/geo+json")
 
 
-def _finished(runner: JobRunner, job_id: str) -> Job | JSONResponse:
+def _finished(runner: JobRunner, job_id: str, artifact: type | None = None,
+              purpose: str = "") -> Job | JSONResponse:
+    """The finished job, or the error response: unknown (404), failed, still running (409),
+    or (with ``artifact``) a job of another kind (422, saying what ``purpose`` needs)."""
     job = runner.get(job_id)
     if job is None:
         return JSONResponse({"detail": {"field": "job_id", "message": f"no job {job_id}"}},
@@ -311,19 +310,18 @@ def _finished(runner: JobRunner, job_id: str) -> Job | JSONResponse:
         return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is "
                                         f"{job.state}; poll /api/v1/plans/jobs/{job_id}"}},
                             status_code=409)
+    if artifact is not None and not isinstance(job.artifact, artifact):
+        return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is a "
+                                        f"{job.kind} job; {purpose}"}}, status_code=422)
     return job
 
 
 @router.get("/jobs/{job_id}/export.{fmt}", summary="Public joint-inspection plan of a "
             "finished calendar job (no officers' personal data)")
 def export_calendar(job_id: str, fmt: Literal["csv", "xlsx"], runner: Jobs) -> Response:
-    job = _finished(runner, job_id)
+    job = _finished(runner, job_id, CalendarPlan, "exports are for calendar jobs")
     if isinstance(job, JSONResponse):
         return job
-    if not isinstance(job.artifact, CalendarPlan):
-        return JSONResponse({"detail": {"field": "job_id", "message": f"job {job_id} is a "
-                                        f"{job.kind} job; exports are for calendar jobs"}},
-                            status_code=422)
     name = f"joint-inspection-plan-{job.artifact.zone}-{job.artifact.start}"
     disposition = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.{fmt}"}
     if fmt == "csv":
