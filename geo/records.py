@@ -76,7 +76,7 @@ def read_json_object(path: Path | str, what: str, error: type[RecordError]) -> d
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise error(f"{path}: no such {what}") from exc
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{path.name}: cannot read JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise error(f"{path.name}: expected a JSON object at the top level")

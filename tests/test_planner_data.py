@@ -41,6 +41,13 @@ from planner.objects import (
 from web.commands import planner_data
 
 
+def test_a_data_file_that_is_not_utf8_is_refused_with_the_file_name(tmp_path):
+    bad = tmp_path / "items.json"
+    bad.write_bytes(b'{"name": "\xff\xfe"}')
+    with pytest.raises(PlannerDataError, match=r"items\.json: cannot read JSON"):
+        load_items(bad)
+
+
 @pytest.fixture(scope="module")
 def items() -> ItemList:
     return load_items()
