@@ -109,14 +109,12 @@ def solve_pyvrp(problem: RoutingProblem, seconds: float, seed: int,
         for j, to in enumerate(locations):
             if i != j:
                 m.add_edge(frm, to, distance=int(dist[i, j]), duration=int(dur[i, j]))
-    if not fleet_first:
-        res = m.solve(stop=MaxRuntime(seconds), seed=seed, display=False)
-        return [[int(a.idx) for a in route if a.is_client()] for route in res.best.routes()]
-    t0 = time.perf_counter()
-    data = m.data()
-    fleet = minimise_fleet(data, MaxRuntime(FLEET_SHARE * seconds), seed=seed)
-    data = data.replace(vehicle_types=[fleet])
-    left = max(0.1, seconds - (time.perf_counter() - t0))
+    data, left = m.data(), seconds
+    if fleet_first:
+        t0 = time.perf_counter()
+        fleet = minimise_fleet(data, MaxRuntime(FLEET_SHARE * seconds), seed=seed)
+        data = data.replace(vehicle_types=[fleet])
+        left = max(0.1, seconds - (time.perf_counter() - t0))
     res = pyvrp_solve(data, stop=MaxRuntime(left), seed=seed, display=False)
     return [[int(a.idx) for a in route if a.is_client()] for route in res.best.routes()]
 

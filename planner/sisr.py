@@ -439,6 +439,13 @@ def _caches(routes, rlen, cl_loc, ready, due, svc, demand, v_start, v_end, v_ear
 
 
 @_jit
+def _clone_state(routes, rlen, est, lst, load, rdist, where):
+    """A working copy of a solution and its caches."""
+    return (routes.copy(), rlen.copy(), est.copy(), lst.copy(), load.copy(), rdist.copy(),
+            where.copy())
+
+
+@_jit
 def _copy_state(routes, rlen, est, lst, load, rdist, where, to_routes, to_rlen, to_est, to_lst,
                 to_load, to_rdist, to_where):
     """Copy a solution and its caches into another set of arrays (working copy / accept)."""
@@ -473,9 +480,8 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
                       v_early, v_late, tt, dd)[3]
     best_cost = _total_cost(best_rlen, b_rdist, v_fixed, v_cpd)
 
-    w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where = (
-        cur_routes.copy(), cur_rlen.copy(), est.copy(), lst.copy(), load.copy(), rdist.copy(),
-        where.copy())
+    w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where = _clone_state(
+        cur_routes, cur_rlen, est, lst, load, rdist, where)
     removed = np.zeros(n_clients, dtype=np.int64)
     dirty = np.zeros(n_veh, dtype=np.int64)
     for it in range(iters):
@@ -586,9 +592,8 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
     n_clients = cl_loc.shape[0]
     est, lst, load, rdist, where = _caches(cur_routes, cur_rlen, cl_loc, ready, due, svc,
                                            demand, v_start, v_end, v_early, v_late, tt, dd)
-    w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where = (
-        cur_routes.copy(), cur_rlen.copy(), est.copy(), lst.copy(), load.copy(), rdist.copy(),
-        where.copy())
+    w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, w_where = _clone_state(
+        cur_routes, cur_rlen, est, lst, load, rdist, where)
     w_pend = np.zeros(n_clients, dtype=np.int64)
     removed = np.zeros(n_clients, dtype=np.int64)
     for _ in range(iters):
@@ -660,6 +665,15 @@ def _construct(order, routes, rlen, cl_loc, ready, due, svc, demand, cap, allowe
     return _recreate(removed, removed.shape[0], routes, rlen, where, est, lst, load, rdist,
                      cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
                      v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, 0.0)
+
+
+def _string_lengths(plan: Sequence[Sequence[int]]) -> tuple[float, float]:
+    """SISR's mean removal count and longest string for ``plan``: long routes (Solomon
+    type 2: 20-35 visits) need longer strings than the defaults, tuned for short routes."""
+    used = [len(r) for r in plan if r]
+    avg_len = sum(used) / max(1, len(used))
+    return (max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len),
+            max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len))
 
 
 class Sisr:
@@ -789,10 +803,7 @@ class Sisr:
         lower = self.min_routes()
         static = self._static()
         rng = np.random.default_rng(self.seed + 1)
-        used = [len(r) for r in plan if r]
-        avg_len = sum(used) / max(1, len(used))
-        c_bar = max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len)
-        l_max = max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len)
+        c_bar, l_max = _string_lengths(plan)
         best_used = max_routes
         iters = 200
         while deadline - time.perf_counter() > 0.005 and best_used > lower:
@@ -852,12 +863,7 @@ class Sisr:
         iters = 200
         best = math.inf
         budget = max(1e-9, deadline - start)
-        # Long routes (Solomon type 2: 20-35 visits) need longer strings than SISR's
-        # defaults, tuned for short routes, to be reshaped.
-        used = [len(r) for r in plan if r]
-        avg_len = sum(used) / max(1, len(used))
-        c_bar = max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len)
-        l_max = max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len)
+        c_bar, l_max = _string_lengths(plan)
         epoch = last_best = start  # the annealing schedule restarts with each epoch
         while True:
             now = time.perf_counter()
