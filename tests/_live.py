@@ -9,10 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import uvicorn
 
+from geo.boundaries import District
+from geo.store import open_store
 from web.app import create_app
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
@@ -50,3 +53,14 @@ def serving(database_url: str) -> Iterator[str]:
         srv.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def serving_district(directory: Path, district: District) -> Iterator[str]:
+    """Base URL of the app on a free loopback port, serving a new SQLite store in
+    ``directory`` seeded with ``district``."""
+    url = f"sqlite:///{directory / 'whistle.db'}"
+    with open_store(url) as store:
+        store.save_district(district)
+    with serving(url) as base:
+        yield base

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _live import find_chromium, serving  # tests/ is on sys.path under pytest
+from _live import find_chromium, serving_district  # tests/ is on sys.path under pytest
 
 from geo.boundaries import District
-from geo.store import open_store
 from web.map import TOWNSHIP_FILL_OPACITY, zone_colours
 
 pytestmark = pytest.mark.browser
@@ -34,10 +33,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, changshan: District) -> Iterator[str]:
     """Base URL of the app on a free loopback port, serving a store seeded with Changshan."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'whistle.db'}"
-    with open_store(url) as store:
-        store.save_district(changshan)
-    with serving(url) as base:
+    with serving_district(tmp_path_factory.mktemp('browser'), changshan) as base:
         yield base
 
 

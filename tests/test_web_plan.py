@@ -18,11 +18,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from _live import find_chromium, serving  # tests/ is on sys.path under pytest
+from _live import find_chromium, serving_district  # tests/ is on sys.path under pytest
 from test_web_console import WINDOW, _Cdp, _Dom, _keep, _run_chromium
 
 from geo.boundaries import District
-from geo.store import open_store
 
 pytestmark = pytest.mark.browser
 
@@ -40,10 +39,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, changshan: District) -> Iterator[str]:
     """Base URL of the app on a free loopback port, serving a store seeded with Changshan."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('plan') / 'whistle.db'}"
-    with open_store(url) as store:
-        store.save_district(changshan)
-    with serving(url) as base:
+    with serving_district(tmp_path_factory.mktemp('plan'), changshan) as base:
         yield base
 
 
