@@ -3,8 +3,9 @@
 Slack induction by string removals (Christiaens & Vanden Berghe 2020): remove a few strings of
 neighbouring visits, re-insert them greedily with "blinks", accept by simulated annealing.
 Added here: whole-route removals now and then, restarts from a fresh construction on
-stagnation, strings scaled to the mean route length (long type-2 routes), and the paper's
-fleet-minimisation phase for vehicles-first objectives. Everything runs in double precision
+stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
+fleet-minimisation phase for vehicles-first objectives, and a local search (relocate and
+2-opt*) that polishes every new best plan. Everything runs in double precision
 on plain arrays; :func:`planner.routes.solve` decides when it is used.
 """
 
@@ -458,16 +459,287 @@ def _copy_state(routes, rlen, est, lst, load, rdist, where, to_routes, to_rlen, 
     to_where[:] = where
 
 
+# --- Local search: polishing new best plans ------------------------------------------------
+# Ruin and recreate moves strings between routes; once every route is full (tight fleets,
+# long type-2 routes) a plan can still gain from exchanging route tails (2-opt*) or moving a
+# single visit, moves a random string removal seldom hits. Both passes are first-improvement;
+# a move is screened in O(1) with the est/lst caches and prefix sums, then verified on the
+# rebuilt routes and undone if a check fails.
+
+
+@_jit
+def _prefixes(routes, rlen, cl_loc, demand, v_start, dd, pdist, pload):
+    """``pdist[v, i]``: distance from the start over the first ``i`` visits of route ``v``;
+    ``pload[v, i]``: their summed demand."""
+    for v in range(rlen.shape[0]):
+        loc = v_start[v]
+        pdist[v, 0] = 0.0
+        pload[v, 0, :] = 0
+        for i in range(rlen[v]):
+            c = routes[v, i]
+            pdist[v, i + 1] = pdist[v, i] + dd[loc, cl_loc[c]]
+            loc = cl_loc[c]
+            for k in range(demand.shape[1]):
+                pload[v, i + 1, k] = pload[v, i, k] + demand[c, k]
+
+
+@_jit
+def _tail_allowed(routes, v, j, n, to, allowed):
+    """Whether vehicle ``to`` may serve every visit of ``v`` from position ``j`` on."""
+    for x in range(j, n):  # noqa: SIM110 - numba compiles no generator expressions
+        if not allowed[to, routes[v, x]]:
+            return False
+    return True
+
+
+@_jit
+def _swap_tails(u, i, v, j, routes, rlen, where, buf):
+    """Route u becomes u[:i] + v[j:], route v becomes v[:j] + u[i:]."""
+    n_u = rlen[u]
+    n_v = rlen[v]
+    m = 0
+    for x in range(i, n_u):
+        buf[m] = routes[u, x]
+        m += 1
+    for x in range(j, n_v):
+        c = routes[v, x]
+        routes[u, i + x - j] = c
+        where[c, 0] = u
+        where[c, 1] = i + x - j
+    rlen[u] = i + n_v - j
+    for x in range(m):
+        c = buf[x]
+        routes[v, j + x] = c
+        where[c, 0] = v
+        where[c, 1] = j + x
+    rlen[v] = j + m
+
+
+@_jit
+def _route_ok(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand, cap,
+              v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, tt, dd):
+    """Refresh route ``v``'s caches and check every constraint on it."""
+    ok = _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                  v_start, v_end, v_early, v_late, tt, dd)
+    for k in range(demand.shape[1]):
+        if load[v, k] > cap[v, k]:
+            ok = False
+    if rdist[v] > v_maxdist[v] + 1e-9:
+        ok = False
+    if ok and not _duration_ok(v, routes, rlen, cl_loc, ready, due, svc, v_start, v_end,
+                               v_early, v_late, v_maxdur, tt):
+        ok = False
+    return ok
+
+
+@_jit
+def _two_opt_star(routes, rlen, where, est, lst, load, rdist, pdist, pload, buf, cl_loc, ready,
+                  due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
+                  v_maxdist, v_fixed, v_cpd, tt, dd):
+    """Apply improving tail exchanges between two routes until none is left; returns the
+    number applied. Assumes every vehicle shares the start, the end and the shift window
+    (the caller checks), so a tail's latest start ``lst`` holds on either vehicle."""
+    n_veh = rlen.shape[0]
+    n_dims = demand.shape[1]
+    first_empty = -1
+    for v in range(n_veh):
+        if rlen[v] == 0 and first_empty < 0:
+            first_empty = v
+    moves = 0
+    improved = True
+    while improved:
+        improved = False
+        _prefixes(routes, rlen, cl_loc, demand, v_start, dd, pdist, pload)
+        for u in range(n_veh):
+            if improved:
+                break
+            n_u = rlen[u]
+            if n_u == 0:
+                continue
+            old_u = _route_cost(u, rlen, rdist, v_fixed, v_cpd)
+            for v in range(n_veh):
+                if improved:
+                    break
+                n_v = rlen[v]
+                # Each pair once; of the empty vehicles (interchangeable) only the first.
+                if v == u or (n_v > 0 and v < u) or (n_v == 0 and v != first_empty):
+                    continue
+                old = old_u + _route_cost(v, rlen, rdist, v_fixed, v_cpd)
+                for i in range(n_u + 1):
+                    if improved:
+                        break
+                    if i == 0:
+                        a_u = v_start[u]
+                        dep_u = v_early[u]
+                    else:
+                        a_u = cl_loc[routes[u, i - 1]]
+                        dep_u = est[u, i - 1] + svc[routes[u, i - 1]]
+                    b_u = v_end[u] if i == n_u else cl_loc[routes[u, i]]
+                    suf_u = rdist[u] - pdist[u, i] - dd[a_u, b_u]
+                    for j in range(n_v + 1):
+                        if (i == 0 and j == 0) or (i == n_u and j == n_v):
+                            continue
+                        if j == 0:
+                            a_v = v_start[v]
+                            dep_v = v_early[v]
+                        else:
+                            a_v = cl_loc[routes[v, j - 1]]
+                            dep_v = est[v, j - 1] + svc[routes[v, j - 1]]
+                        b_v = v_end[v] if j == n_v else cl_loc[routes[v, j]]
+                        suf_v = 0.0 if n_v == 0 else rdist[v] - pdist[v, j] - dd[a_v, b_v]
+                        len_u = i + n_v - j
+                        len_v = j + n_u - i
+                        new = 0.0
+                        if len_u > 0:
+                            new += v_fixed[u] + v_cpd[u] * (pdist[u, i] + dd[a_u, b_v] + suf_v)
+                        if len_v > 0:
+                            new += v_fixed[v] + v_cpd[v] * (pdist[v, j] + dd[a_v, b_u] + suf_u)
+                        if new >= old - 1e-7:
+                            continue
+                        # Times: u's prefix then v's tail, and v's prefix then u's tail.
+                        t = dep_u + tt[a_u, b_v]
+                        if j == n_v:
+                            if t > v_late[u] + 1e-9:
+                                continue
+                        else:
+                            c = routes[v, j]
+                            if t < ready[c]:
+                                t = ready[c]
+                            if t > lst[v, j] + 1e-9:
+                                continue
+                        t = dep_v + tt[a_v, b_u]
+                        if i == n_u:
+                            if t > v_late[v] + 1e-9:
+                                continue
+                        else:
+                            c = routes[u, i]
+                            if t < ready[c]:
+                                t = ready[c]
+                            if t > lst[u, i] + 1e-9:
+                                continue
+                        fits = True
+                        for k in range(n_dims):
+                            if (pload[u, i, k] + load[v, k] - pload[v, j, k] > cap[u, k]
+                                    or pload[v, j, k] + load[u, k] - pload[u, i, k]
+                                    > cap[v, k]):
+                                fits = False
+                        if not fits:
+                            continue
+                        if not (_tail_allowed(routes, v, j, n_v, u, allowed)
+                                and _tail_allowed(routes, u, i, n_u, v, allowed)):
+                            continue
+                        _swap_tails(u, i, v, j, routes, rlen, where, buf)
+                        ok_u = _route_ok(u, routes, rlen, est, lst, load, rdist, cl_loc, ready,
+                                         due, svc, demand, cap, v_start, v_end, v_early,
+                                         v_late, v_maxdur, v_maxdist, tt, dd)
+                        ok_v = _route_ok(v, routes, rlen, est, lst, load, rdist, cl_loc, ready,
+                                         due, svc, demand, cap, v_start, v_end, v_early,
+                                         v_late, v_maxdur, v_maxdist, tt, dd)
+                        if ok_u and ok_v:
+                            moves += 1
+                            improved = True
+                            break
+                        # Undo: the tails go back where they came from.
+                        _swap_tails(u, i, v, j, routes, rlen, where, buf)
+                        _refresh(u, routes, rlen, est, lst, load, rdist, cl_loc, ready, due,
+                                 svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+                        _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due,
+                                 svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+    return moves
+
+
+@_jit
+def _relocate(order, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+              cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
+              v_class, tt, dd):
+    """Move each client of ``order`` to its cheapest feasible position if that saves cost;
+    returns the number of moves."""
+    seen_empty = np.zeros(rlen.shape[0], dtype=np.bool_)
+    moves = 0
+    for c in order:
+        v = where[c, 0]
+        i = where[c, 1]
+        n = rlen[v]
+        p = v_start[v] if i == 0 else cl_loc[routes[v, i - 1]]
+        s = v_end[v] if i == n - 1 else cl_loc[routes[v, i + 1]]
+        lc = cl_loc[c]
+        gain = v_cpd[v] * (dd[p, lc] + dd[lc, s] - dd[p, s])
+        if n == 1:
+            gain += v_fixed[v]
+        if gain <= 1e-7:
+            continue
+        _remove_at(v, i, routes, rlen, where)
+        if not _route_ok(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                         cap, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, tt, dd):
+            _insert_at(v, i, c, routes, rlen, where)
+            _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                     v_start, v_end, v_early, v_late, tt, dd)
+            continue
+        # The insertion cost of a new route includes its fixed cost, like the gain above.
+        best_v, best_i = _best_insertion(
+            c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+            cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
+            v_class, tt, dd, 0.0, True, seen_empty)
+        moved = False
+        if best_v >= 0:
+            q = v_start[best_v] if best_i == 0 else cl_loc[routes[best_v, best_i - 1]]
+            r = (v_end[best_v] if best_i == rlen[best_v]
+                 else cl_loc[routes[best_v, best_i]])
+            cost = v_cpd[best_v] * (dd[q, lc] + dd[lc, r] - dd[q, r])
+            if rlen[best_v] == 0:
+                cost += v_fixed[best_v]
+            moved = cost < gain - 1e-7
+        if moved:
+            _insert_at(best_v, best_i, c, routes, rlen, where)
+            _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                     demand, v_start, v_end, v_early, v_late, tt, dd)
+            moves += 1
+        else:
+            _insert_at(v, i, c, routes, rlen, where)
+            _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                     v_start, v_end, v_early, v_late, tt, dd)
+    return moves
+
+
+@_jit
+def _polish(routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand, cap,
+            allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
+            v_class, tt, dd, tails):
+    """Relocate and (if ``tails``) 2-opt* passes until neither improves; returns the moves."""
+    n_veh, width = routes.shape
+    pdist = np.zeros((n_veh, width + 1))
+    pload = np.zeros((n_veh, width + 1, demand.shape[1]), dtype=np.int64)
+    buf = np.zeros(width, dtype=np.int64)
+    order = np.arange(cl_loc.shape[0])
+    total = 0
+    for _ in range(100):
+        moves = 0
+        if tails:
+            moves += _two_opt_star(routes, rlen, where, est, lst, load, rdist, pdist, pload, buf,
+                                   cl_loc, ready, due, svc, demand, cap, allowed, v_start,
+                                   v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
+                                   tt, dd)
+        np.random.shuffle(order)
+        moves += _relocate(order, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
+                           due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
+                           v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd)
+        total += moves
+        if moves == 0:
+            break
+    return total
+
+
 @_jit
 def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, best_rlen,
                 cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
                 v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, adj, c_bar, l_max, blink,
-                bypass, route_removal, v_fixed_acc):
+                bypass, route_removal, v_fixed_acc, tails):
     """Run ``iters`` ruin-and-recreate iterations with simulated-annealing acceptance.
 
     Acceptance (and insertion) prices a used vehicle at ``v_fixed_acc``, the best plan at
     the true ``v_fixed``: a lower acceptance price lets the search pass through plans with
-    an extra route on its way between plans with the fewest (see ``Sisr.run``).
+    an extra route on its way between plans with the fewest (see ``Sisr.run``). A new best
+    plan is polished by local search (:func:`_polish`, 2-opt* too if ``tails``) first.
     The current and best solutions are updated in place; returns (current, best) costs.
     """
     np.random.seed(seed)
@@ -501,10 +773,17 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         ok = _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
                        cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
                        v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd, blink)
-        n_dirty = _changed_routes(w_routes, w_rlen, cur_routes, cur_rlen, dirty)
         accept = False
         if ok:
             true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
+            # Polishing only new best plans: polishing every plan near the best (within
+            # 1-5 temperatures) cost more iterations than it gained (GH 200 R2/RC1/RC2).
+            new_best = true_cost < best_cost - 1e-9
+            if new_best and _polish(w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
+                                    cl_loc, ready, due, svc, demand, cap, allowed, v_start,
+                                    v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
+                                    v_cpd, v_class, tt, dd, tails) > 0:
+                true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
             if true_cost < best_cost - 1e-9:
                 best_routes[:] = w_routes
                 best_rlen[:] = w_rlen
@@ -514,6 +793,7 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
             if temp > 0:
                 threshold = cur_cost - temp * np.log(np.random.random())
             accept = new_cost < threshold
+        n_dirty = _changed_routes(w_routes, w_rlen, cur_routes, cur_rlen, dirty)
         if accept:
             _copy_routes(dirty, n_dirty, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist,
                          cur_routes, cur_rlen, est, lst, load, rdist, where)
@@ -732,6 +1012,10 @@ class Sisr:
                 self.adj[c] = np.concatenate(([c], rest))[:k] if where.size else np.concatenate(
                     ([c], row[:-1]))
         self.width = n + 1
+        # 2-opt* screens a tail's feasibility on the other vehicle with that vehicle's own
+        # caches, which holds when all vehicles share start, end and shift window.
+        self.tails = bool(all(np.all(a == a[0]) for a in (self.v_start, self.v_end,
+                                                          self.v_early, self.v_late)))
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
@@ -884,7 +1168,7 @@ class Sisr:
             _, best_cost = _sisr_chunk(
                 iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
                 *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
-                self.route_removal, fixed_acc)
+                self.route_removal, fixed_acc, self.tails)
             self.iterations += iters
             took = time.perf_counter() - tic
             if best_cost < best - 1e-9:
@@ -958,7 +1242,8 @@ def _exercise_kernels() -> None:
     if plan is not None:
         cur_r, cur_l = sisr._arrays(plan)
         _sisr_chunk(5, 1.0, 1.0, 0, cur_r, cur_l, cur_r.copy(), cur_l.copy(), *sisr._static(),
-                    sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5, sisr.v_fixed)
+                    sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5, sisr.v_fixed,
+                    sisr.tails)
         n = problem.n_clients
         _fleet_chunk(5, 0, cur_r, cur_l, np.zeros(n, dtype=np.int64), 0,
                      int(np.count_nonzero(cur_l)), np.zeros(n, dtype=np.int64), cur_r.copy(),
