@@ -776,8 +776,8 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         accept = False
         if ok:
             true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
-            # Polishing only new best plans: polishing every plan near the best (within
-            # 1-5 temperatures) cost more iterations than it gained (GH 200 R2/RC1/RC2).
+            # Only new best plans are polished: polishing every plan within 1-5 temperatures
+            # of the best did worse on GH 200 R2/RC1/RC2 (bench/README.md).
             new_best = true_cost < best_cost - 1e-9
             if new_best and _polish(w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
                                     cl_loc, ready, due, svc, demand, cap, allowed, v_start,
