@@ -184,10 +184,39 @@ def _insert_at(v, i, c, routes, rlen, where):
 
 
 @_jit
+def _before(v, i, routes, cl_loc, svc, est, v_start, v_early):
+    """Location and earliest departure just before position ``i`` of route ``v`` (the start
+    depot at the shift start when ``i == 0``)."""
+    if i == 0:
+        return v_start[v], v_early[v]
+    p = routes[v, i - 1]
+    return cl_loc[p], est[v, i - 1] + svc[p]
+
+
+@_jit
+def _at(v, i, routes, rlen, cl_loc, v_end):
+    """Location of position ``i`` of route ``v``; the end depot past the last visit."""
+    return v_end[v] if i == rlen[v] else cl_loc[routes[v, i]]
+
+
+@_jit
+def _rest_on_time(t, v, i, routes, rlen, ready, lst, v_late):
+    """Whether reaching position ``i`` of route ``v`` at time ``t`` keeps the rest of the
+    route (from ``i`` on, or just the return when ``i`` is past the end) on time."""
+    if i == rlen[v]:
+        return t <= v_late[v] + 1e-9
+    c = routes[v, i]
+    if t < ready[c]:
+        t = ready[c]
+    return t <= lst[v, i] + 1e-9
+
+
+@_jit
 def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
                     demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
                     v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink, open_new, seen_empty):
-    """Cheapest feasible position of client ``c``: (vehicle, index), or (-1, -1).
+    """Cheapest feasible position of client ``c``: (vehicle, index, added cost), or
+    (-1, -1, inf). The added cost includes the fixed cost of an empty vehicle.
 
     Empty vehicles are tried only if ``open_new``, and one per vehicle class (they are
     interchangeable).
@@ -217,14 +246,8 @@ def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready
         for i in range(n + 1):
             if blink > 0 and np.random.random() < blink:
                 continue
-            if i == 0:
-                pl = v_start[v]
-                dep = v_early[v]
-            else:
-                p = routes[v, i - 1]
-                pl = cl_loc[p]
-                dep = est[v, i - 1] + svc[p]
-            sl = v_end[v] if i == n else cl_loc[routes[v, i]]
+            pl, dep = _before(v, i, routes, cl_loc, svc, est, v_start, v_early)
+            sl = _at(v, i, routes, rlen, cl_loc, v_end)
             delta = v_cpd[v] * (dd[pl, lc] + dd[lc, sl] - dd[pl, sl]) + extra
             if delta >= best:
                 continue
@@ -233,16 +256,9 @@ def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready
                 a = ready[c]
             if a > due[c] + 1e-9:
                 continue
-            a2 = a + svc[c] + tt[lc, sl]
-            if i == n:
-                if a2 > v_late[v] + 1e-9:
-                    continue
-            else:
-                s = routes[v, i]
-                if a2 < ready[s]:
-                    a2 = ready[s]
-                if a2 > lst[v, i] + 1e-9:
-                    continue
+            if not _rest_on_time(a + svc[c] + tt[lc, sl], v, i, routes, rlen, ready, lst,
+                                 v_late):
+                continue
             if rdist[v] + dd[pl, lc] + dd[lc, sl] - dd[pl, sl] > v_maxdist[v] + 1e-9:
                 continue
             if v_maxdur[v] != np.inf:
@@ -255,7 +271,7 @@ def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready
             best = delta
             best_v = v
             best_i = i
-    return best_v, best_i
+    return best_v, best_i, best
 
 
 @_jit
@@ -269,7 +285,7 @@ def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl
     seen_empty = np.zeros(rlen.shape[0], dtype=np.bool_)
     for r in range(n_removed):
         c = removed[r]
-        best_v, best_i = _best_insertion(
+        best_v, best_i, _ = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
             v_cpd, v_class, tt, dd, blink, True, seen_empty)
@@ -298,7 +314,7 @@ def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, whe
     n_pending = 0
     for r in range(n_removed):
         c = removed[r]
-        best_v, best_i = _best_insertion(
+        best_v, best_i, _ = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
             v_cpd, v_class, tt, dd, blink, used < max_routes, seen_empty)
@@ -568,24 +584,14 @@ def _two_opt_star(routes, rlen, where, est, lst, load, rdist, pdist, pload, buf,
                 for i in range(n_u + 1):
                     if improved:
                         break
-                    if i == 0:
-                        a_u = v_start[u]
-                        dep_u = v_early[u]
-                    else:
-                        a_u = cl_loc[routes[u, i - 1]]
-                        dep_u = est[u, i - 1] + svc[routes[u, i - 1]]
-                    b_u = v_end[u] if i == n_u else cl_loc[routes[u, i]]
+                    a_u, dep_u = _before(u, i, routes, cl_loc, svc, est, v_start, v_early)
+                    b_u = _at(u, i, routes, rlen, cl_loc, v_end)
                     suf_u = rdist[u] - pdist[u, i] - dd[a_u, b_u]
                     for j in range(n_v + 1):
                         if (i == 0 and j == 0) or (i == n_u and j == n_v):
                             continue
-                        if j == 0:
-                            a_v = v_start[v]
-                            dep_v = v_early[v]
-                        else:
-                            a_v = cl_loc[routes[v, j - 1]]
-                            dep_v = est[v, j - 1] + svc[routes[v, j - 1]]
-                        b_v = v_end[v] if j == n_v else cl_loc[routes[v, j]]
+                        a_v, dep_v = _before(v, j, routes, cl_loc, svc, est, v_start, v_early)
+                        b_v = _at(v, j, routes, rlen, cl_loc, v_end)
                         suf_v = 0.0 if n_v == 0 else rdist[v] - pdist[v, j] - dd[a_v, b_v]
                         len_u = i + n_v - j
                         len_v = j + n_u - i
@@ -596,27 +602,13 @@ def _two_opt_star(routes, rlen, where, est, lst, load, rdist, pdist, pload, buf,
                             new += v_fixed[v] + v_cpd[v] * (pdist[v, j] + dd[a_v, b_u] + suf_u)
                         if new >= old - 1e-7:
                             continue
-                        # Times: u's prefix then v's tail, and v's prefix then u's tail.
-                        t = dep_u + tt[a_u, b_v]
-                        if j == n_v:
-                            if t > v_late[u] + 1e-9:
-                                continue
-                        else:
-                            c = routes[v, j]
-                            if t < ready[c]:
-                                t = ready[c]
-                            if t > lst[v, j] + 1e-9:
-                                continue
-                        t = dep_v + tt[a_v, b_u]
-                        if i == n_u:
-                            if t > v_late[v] + 1e-9:
-                                continue
-                        else:
-                            c = routes[u, i]
-                            if t < ready[c]:
-                                t = ready[c]
-                            if t > lst[u, i] + 1e-9:
-                                continue
+                        # Times: u's prefix then v's tail, and v's prefix then u's tail
+                        # (shared shift windows: either vehicle's return deadline holds).
+                        if not (_rest_on_time(dep_u + tt[a_u, b_v], v, j, routes, rlen, ready,
+                                              lst, v_late)
+                                and _rest_on_time(dep_v + tt[a_v, b_u], u, i, routes, rlen,
+                                                  ready, lst, v_late)):
+                            continue
                         fits = True
                         for k in range(n_dims):
                             if (pload[u, i, k] + load[v, k] - pload[v, j, k] > cap[u, k]
@@ -659,12 +651,11 @@ def _relocate(order, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, 
     for c in order:
         v = where[c, 0]
         i = where[c, 1]
-        n = rlen[v]
-        p = v_start[v] if i == 0 else cl_loc[routes[v, i - 1]]
-        s = v_end[v] if i == n - 1 else cl_loc[routes[v, i + 1]]
+        p = _before(v, i, routes, cl_loc, svc, est, v_start, v_early)[0]
+        s = _at(v, i + 1, routes, rlen, cl_loc, v_end)
         lc = cl_loc[c]
         gain = v_cpd[v] * (dd[p, lc] + dd[lc, s] - dd[p, s])
-        if n == 1:
+        if rlen[v] == 1:
             gain += v_fixed[v]
         if gain <= 1e-7:
             continue
@@ -676,20 +667,11 @@ def _relocate(order, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, 
                      v_start, v_end, v_early, v_late, tt, dd)
             continue
         # The insertion cost of a new route includes its fixed cost, like the gain above.
-        best_v, best_i = _best_insertion(
+        best_v, best_i, cost = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
             v_class, tt, dd, 0.0, True, seen_empty)
-        moved = False
-        if best_v >= 0:
-            q = v_start[best_v] if best_i == 0 else cl_loc[routes[best_v, best_i - 1]]
-            r = (v_end[best_v] if best_i == rlen[best_v]
-                 else cl_loc[routes[best_v, best_i]])
-            cost = v_cpd[best_v] * (dd[q, lc] + dd[lc, r] - dd[q, r])
-            if rlen[best_v] == 0:
-                cost += v_fixed[best_v]
-            moved = cost < gain - 1e-7
-        if moved:
+        if best_v >= 0 and cost < gain - 1e-7:
             _insert_at(best_v, best_i, c, routes, rlen, where)
             _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
                      demand, v_start, v_end, v_early, v_late, tt, dd)
