@@ -557,15 +557,16 @@ def _two_opt_star(routes, rlen, where, est, lst, load, rdist, pdist, pload, buf,
     (the caller checks), so a tail's latest start ``lst`` holds on either vehicle."""
     n_veh = rlen.shape[0]
     n_dims = demand.shape[1]
-    first_empty = -1
-    for v in range(n_veh):
-        if rlen[v] == 0 and first_empty < 0:
-            first_empty = v
     moves = 0
     improved = True
     while improved:
         improved = False
         _prefixes(routes, rlen, cl_loc, demand, v_start, dd, pdist, pload)
+        # Found per pass: a tail moved into an empty vehicle makes it a used one.
+        first_empty = -1
+        for v in range(n_veh - 1, -1, -1):
+            if rlen[v] == 0:
+                first_empty = v
         for u in range(n_veh):
             if improved:
                 break
