@@ -4,8 +4,8 @@ Slack induction by string removals (Christiaens & Vanden Berghe 2020): remove a 
 neighbouring visits, re-insert them greedily with "blinks", accept by simulated annealing.
 Added here: whole-route removals now and then, restarts from a fresh construction on
 stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
-fleet-minimisation phase for vehicles-first objectives, and a local search (relocate and
-2-opt*) that polishes every new best plan. Everything runs in double precision
+fleet-minimisation phase for vehicles-first objectives, and a local search (relocate,
+exchange and 2-opt*) that polishes every new best plan. Everything runs in double precision
 on plain arrays; :func:`planner.routes.solve` decides when it is used.
 """
 
@@ -58,6 +58,8 @@ _FLEET_SHARE = 0.4
 # travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
 # full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
 _FLEET_ACCEPT = 2.0
+# Polish: a visit may trade routes with one of this many of its nearest neighbours.
+_EXCHANGE_NEIGHBOURS = 20
 
 
 def _jit(fn):
@@ -477,10 +479,10 @@ def _copy_state(routes, rlen, est, lst, load, rdist, where, to_routes, to_rlen, 
 
 # --- Local search: polishing new best plans ------------------------------------------------
 # Ruin and recreate moves strings between routes; once every route is full (tight fleets,
-# long type-2 routes) a plan can still gain from exchanging route tails (2-opt*) or moving a
-# single visit, moves a random string removal seldom hits. Both passes are first-improvement;
-# a move is screened in O(1) with the est/lst caches and prefix sums, then verified on the
-# rebuilt routes and undone if a check fails.
+# long type-2 routes) a plan can still gain from exchanging route tails (2-opt*), moving a
+# single visit, or two neighbouring visits trading routes, moves a random string removal
+# seldom hits. All passes are first-improvement; a move is screened with the est/lst caches
+# and prefix sums, then verified on the rebuilt routes and undone if a check fails.
 
 
 @_jit
@@ -685,14 +687,121 @@ def _relocate(order, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, 
 
 
 @_jit
+def _best_swap_slot(a, b, v, j, routes, rlen, est, lst, load, cl_loc, ready, due, svc, demand,
+                    cap, v_start, v_end, v_early, v_late, v_cpd, tt, dd):
+    """Cheapest slot for visit ``a`` (of another route) in route ``v`` once ``b``, at
+    position ``j`` of ``v``, has left it: (slot, cost change of ``v``), slot -1 if none fits.
+
+    Slot ``k`` means before today's position ``k`` of ``v``; ``k == j`` is ``b``'s own place.
+    The time check is exact next to ``b``'s place and conservative elsewhere (times computed
+    with ``b`` still on the route, which can only be later), so a slot it accepts is on time.
+    """
+    for k in range(demand.shape[1]):
+        if load[v, k] - demand[b, k] + demand[a, k] > cap[v, k]:
+            return -1, np.inf
+    n = rlen[v]
+    la = cl_loc[a]
+    pb = _before(v, j, routes, cl_loc, svc, est, v_start, v_early)[0]
+    sb = _at(v, j + 1, routes, rlen, cl_loc, v_end)
+    lb = cl_loc[b]
+    gain_b = dd[pb, lb] + dd[lb, sb] - dd[pb, sb]
+    best = np.inf
+    best_k = -1
+    for k in range(n + 1):
+        if k == j + 1:
+            continue  # the same place as k == j once b has gone
+        pl, dep = _before(v, k, routes, cl_loc, svc, est, v_start, v_early)
+        nxt = j + 1 if k == j else k
+        sl = _at(v, nxt, routes, rlen, cl_loc, v_end)
+        delta = v_cpd[v] * (dd[pl, la] + dd[la, sl] - dd[pl, sl]
+                            - (0.0 if k == j else gain_b))
+        if k == j:
+            delta -= v_cpd[v] * (dd[pl, lb] + dd[lb, sl] - dd[pl, sl])
+        if delta >= best:
+            continue
+        t = max(dep + tt[pl, la], ready[a])
+        if t > due[a] + 1e-9 or not _rest_on_time(t + svc[a] + tt[la, sl], v, nxt, routes,
+                                                   rlen, ready, lst, v_late):
+            continue
+        best = delta
+        best_k = k
+    return best_k, best
+
+
+@_jit
+def _exchange(order, adj, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
+              demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_cpd,
+              tt, dd, buf_u, buf_v):
+    """Swap a visit with one of its nearest neighbours on another route when that saves
+    cost, each going to its cheapest place in the other route (SWAP*, restricted to pairs of
+    neighbours); returns the number of swaps. Full routes (capacity, shift) can still trade
+    visits this way, which neither relocate nor a tail exchange can."""
+    near = min(adj.shape[1], _EXCHANGE_NEIGHBOURS)
+    moves = 0
+    for a in order:
+        for q in range(1, near):
+            b = adj[a, q]
+            u = where[a, 0]
+            i = where[a, 1]
+            v = where[b, 0]
+            j = where[b, 1]
+            if u < 0 or v < 0 or u == v or not (allowed[v, a] and allowed[u, b]):
+                continue
+            ka, da = _best_swap_slot(a, b, v, j, routes, rlen, est, lst, load, cl_loc, ready,
+                                     due, svc, demand, cap, v_start, v_end, v_early, v_late,
+                                     v_cpd, tt, dd)
+            if ka < 0:
+                continue
+            kb, db = _best_swap_slot(b, a, u, i, routes, rlen, est, lst, load, cl_loc, ready,
+                                     due, svc, demand, cap, v_start, v_end, v_early, v_late,
+                                     v_cpd, tt, dd)
+            if kb < 0 or da + db >= -1e-7:
+                continue
+            n_u = rlen[u]
+            n_v = rlen[v]
+            buf_u[:n_u] = routes[u, :n_u]
+            buf_v[:n_v] = routes[v, :n_v]
+            _remove_at(u, i, routes, rlen, where)
+            _remove_at(v, j, routes, rlen, where)
+            _insert_at(v, ka if ka <= j else ka - 1, a, routes, rlen, where)
+            _insert_at(u, kb if kb <= i else kb - 1, b, routes, rlen, where)
+            ok_u = _route_ok(u, routes, rlen, est, lst, load, rdist, cl_loc, ready, due,
+                             svc, demand, cap, v_start, v_end, v_early, v_late, v_maxdur,
+                             v_maxdist, tt, dd)
+            ok_v = _route_ok(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due,
+                             svc, demand, cap, v_start, v_end, v_early, v_late, v_maxdur,
+                             v_maxdist, tt, dd)
+            if ok_u and ok_v:
+                moves += 1
+                break
+            for x in range(n_u):
+                routes[u, x] = buf_u[x]
+                where[buf_u[x], 0] = u
+                where[buf_u[x], 1] = x
+            for x in range(n_v):
+                routes[v, x] = buf_v[x]
+                where[buf_v[x], 0] = v
+                where[buf_v[x], 1] = x
+            rlen[u] = n_u
+            rlen[v] = n_v
+            _refresh(u, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                     demand, v_start, v_end, v_early, v_late, tt, dd)
+            _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                     demand, v_start, v_end, v_early, v_late, tt, dd)
+    return moves
+
+
+@_jit
 def _polish(routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand, cap,
             allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
-            v_class, tt, dd, tails):
-    """Relocate and (if ``tails``) 2-opt* passes until neither improves; returns the moves."""
+            v_class, tt, dd, adj, tails):
+    """Relocate, exchange and (if ``tails``) 2-opt* passes until none improves; returns the
+    moves."""
     n_veh, width = routes.shape
     pdist = np.zeros((n_veh, width + 1))
     pload = np.zeros((n_veh, width + 1, demand.shape[1]), dtype=np.int64)
     buf = np.zeros(width, dtype=np.int64)
+    buf_v = np.zeros(width, dtype=np.int64)
     order = np.arange(cl_loc.shape[0])
     total = 0
     for _ in range(100):
@@ -706,6 +815,10 @@ def _polish(routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
         moves += _relocate(order, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
                            due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
                            v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd)
+        np.random.shuffle(order)
+        moves += _exchange(order, adj, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
+                           due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
+                           v_maxdur, v_maxdist, v_cpd, tt, dd, buf, buf_v)
         total += moves
         if moves == 0:
             break
@@ -765,7 +878,7 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
             if new_best and _polish(w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
                                     cl_loc, ready, due, svc, demand, cap, allowed, v_start,
                                     v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
-                                    v_cpd, v_class, tt, dd, tails) > 0:
+                                    v_cpd, v_class, tt, dd, adj, tails) > 0:
                 true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
             if true_cost < best_cost - 1e-9:
                 best_routes[:] = w_routes

@@ -270,16 +270,37 @@ def test_fleet_phase_only_when_vehicles_cost_more_than_a_route():
     assert result.is_feasible() and result.n_vehicles == 8
 
 
-def _polished(problem: RoutingProblem, plan: list[list[int]], tails: bool) -> list[list[int]]:
-    """Run the local-search polish on ``plan`` and return the resulting plan."""
-    from planner.sisr import Sisr, _caches, _polish
+def _polished(problem: RoutingProblem, plan: list[list[int]], tails: bool,
+              move: str = "polish") -> list[list[int]]:
+    """Run the local-search polish (or one of its moves alone) on ``plan``; return the
+    resulting plan."""
+    import planner.sisr as ls
 
-    sisr = Sisr(problem, seed=0)
+    sisr = ls.Sisr(problem, seed=0)
     routes, rlen = sisr._arrays(plan)
-    est, lst, load, rdist, where = _caches(routes, rlen, sisr.cl_loc, sisr.ready, sisr.due,
-                                           sisr.svc, sisr.demand, sisr.v_start, sisr.v_end,
-                                           sisr.v_early, sisr.v_late, sisr.tt, sisr.dd)
-    _polish(routes, rlen, where, est, lst, load, rdist, *sisr._static(), tails)
+    est, lst, load, rdist, where = ls._caches(
+        routes, rlen, sisr.cl_loc, sisr.ready, sisr.due, sisr.svc, sisr.demand, sisr.v_start,
+        sisr.v_end, sisr.v_early, sisr.v_late, sisr.tt, sisr.dd)
+    state = (routes, rlen, where, est, lst, load, rdist)
+    (cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
+     v_maxdist, v_fixed, v_cpd, _, tt, dd) = sisr._static()
+    order = np.arange(problem.n_clients)
+    if move == "polish":
+        ls._polish(*state, *sisr._static(), sisr.adj, tails)
+    elif move == "relocate":
+        ls._relocate(order, *state, *sisr._static())
+    elif move == "exchange":
+        width = routes.shape[1]
+        ls._exchange(order, sisr.adj, *state, cl_loc, ready, due, svc, demand, cap, allowed,
+                     v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_cpd, tt, dd,
+                     np.zeros(width, dtype=np.int64), np.zeros(width, dtype=np.int64))
+    else:
+        width = routes.shape[1]
+        ls._two_opt_star(*state, np.zeros((len(rlen), width + 1)),
+                         np.zeros((len(rlen), width + 1, demand.shape[1]), dtype=np.int64),
+                         np.zeros(width, dtype=np.int64), cl_loc, ready, due, svc, demand, cap,
+                         allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist,
+                         v_fixed, v_cpd, tt, dd)
     return sisr._plan(routes, rlen)
 
 
@@ -296,12 +317,57 @@ def test_polish_uncrosses_full_routes_by_exchanging_tails():
         travel_time=dist, distance=dist)
     crossed = [[0, 1], [2, 3]]
     before = evaluate(problem, crossed)
-    assert evaluate(problem, _polished(problem, crossed, tails=False)).cost() == before.cost()
-    after = evaluate(problem, _polished(problem, crossed, tails=True))
+    assert evaluate(problem, _polished(problem, crossed, True, "relocate")).cost() == (
+        before.cost())
+    after = evaluate(problem, _polished(problem, crossed, True, "two_opt_star"))
     assert after.is_feasible()
     straight = 2 * math.hypot(10, 5) + 2 * 10 + 2 * math.hypot(20, 5)
     assert after.cost() == pytest.approx(straight)
     assert after.cost() < before.cost()
+
+
+def _two_lanes() -> RoutingProblem:
+    """Made-up: two vehicles of capacity 3 from (0, 0) to (40, 0); visits 0-2 lie along
+    y = 10 and 3-5 along y = -10, at x = 10, 20, 30."""
+    xy = np.array([[0.0, 0.0], [10.0, 10.0], [20.0, 10.0], [30.0, 10.0],
+                   [10.0, -10.0], [20.0, -10.0], [30.0, -10.0], [40.0, 0.0]])
+    dist = euclidean_matrix(xy)
+    return RoutingProblem(
+        depots=(Depot(0, TimeWindow(0, 1000)), Depot(7, TimeWindow(0, 1000))),
+        clients=tuple(Client(i, 0.0, (TimeWindow(0, 1000),), (1,)) for i in range(1, 7)),
+        vehicle_types=(VehicleType(count=2, start_depot=0, end_depot=1, capacity=(3,),
+                                   shift=TimeWindow(0, 1000)),),
+        travel_time=dist, distance=dist)
+
+
+def test_polish_swaps_visits_between_full_routes():
+    # Two full routes along y = 10 and y = -10 (``_two_lanes``) whose middle visits are
+    # swapped. Each route's order is already its best one and both are
+    # full, so no visit can move alone (relocate); swapping the two middle visits in place
+    # (exchange) gives the two straight routes.
+    problem = _two_lanes()
+    swapped = [[0, 4, 2], [3, 1, 5]]
+    assert evaluate(problem, _polished(problem, swapped, False, "relocate")).cost() == (
+        evaluate(problem, swapped).cost())
+    after = evaluate(problem, _polished(problem, swapped, False, "exchange"))
+    assert after.is_feasible()
+    straight = evaluate(problem, [[0, 1, 2], [3, 4, 5]])
+    assert after.cost() == pytest.approx(straight.cost())
+    assert after.cost() < evaluate(problem, swapped).cost()
+
+
+def test_exchange_puts_each_visit_at_its_best_place_in_the_other_route():
+    # The same two full routes, but each holds a visit of the other one in the wrong
+    # place: top [(10, 10), (30, -10), (20, 10)] and bottom [(10, -10), (30, 10), (20, -10)].
+    # Swapping those two in place leaves both routes zigzagging; moving each to its cheapest
+    # place in the other route (SWAP*) gives the straight routes in one move.
+    problem = _two_lanes()
+    misplaced = [[0, 5, 1], [3, 2, 4]]
+    in_place = evaluate(problem, [[0, 2, 1], [3, 5, 4]])
+    after = evaluate(problem, _polished(problem, misplaced, False, "exchange"))
+    assert after.is_feasible()
+    assert after.cost() == pytest.approx(evaluate(problem, [[0, 1, 2], [3, 4, 5]]).cost())
+    assert after.cost() < in_place.cost()
 
 
 @pytest.mark.parametrize("seed", range(6))
