@@ -713,10 +713,8 @@ def _best_swap_slot(a, b, v, j, routes, rlen, est, lst, load, cl_loc, ready, due
         pl, dep = _before(v, k, routes, cl_loc, svc, est, v_start, v_early)
         nxt = j + 1 if k == j else k
         sl = _at(v, nxt, routes, rlen, cl_loc, v_end)
-        delta = v_cpd[v] * (dd[pl, la] + dd[la, sl] - dd[pl, sl]
-                            - (0.0 if k == j else gain_b))
-        if k == j:
-            delta -= v_cpd[v] * (dd[pl, lb] + dd[lb, sl] - dd[pl, sl])
+        # At b's own place (k == j) pl, sl are b's neighbours, so the same formula holds.
+        delta = v_cpd[v] * (dd[pl, la] + dd[la, sl] - dd[pl, sl] - gain_b)
         if delta >= best:
             continue
         t = max(dep + tt[pl, la], ready[a])
@@ -774,20 +772,14 @@ def _exchange(order, adj, routes, rlen, where, est, lst, load, rdist, cl_loc, re
             if ok_u and ok_v:
                 moves += 1
                 break
-            for x in range(n_u):
-                routes[u, x] = buf_u[x]
-                where[buf_u[x], 0] = u
-                where[buf_u[x], 1] = x
-            for x in range(n_v):
-                routes[v, x] = buf_v[x]
-                where[buf_v[x], 0] = v
-                where[buf_v[x], 1] = x
-            rlen[u] = n_u
-            rlen[v] = n_v
-            _refresh(u, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
-                     demand, v_start, v_end, v_early, v_late, tt, dd)
-            _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
-                     demand, v_start, v_end, v_early, v_late, tt, dd)
+            for w, buf, m in ((u, buf_u, n_u), (v, buf_v, n_v)):
+                rlen[w] = m
+                for x in range(m):
+                    routes[w, x] = buf[x]
+                    where[buf[x], 0] = w
+                    where[buf[x], 1] = x
+                _refresh(w, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                         demand, v_start, v_end, v_early, v_late, tt, dd)
     return moves
 
 

@@ -342,9 +342,9 @@ def _two_lanes() -> RoutingProblem:
 
 def test_polish_swaps_visits_between_full_routes():
     # Two full routes along y = 10 and y = -10 (``_two_lanes``) whose middle visits are
-    # swapped. Each route's order is already its best one and both are
-    # full, so no visit can move alone (relocate); swapping the two middle visits in place
-    # (exchange) gives the two straight routes.
+    # swapped. Each route's order is already its best one and both are full, so no visit
+    # can move alone (relocate); swapping the two middle visits in place (exchange) gives
+    # the two straight routes.
     problem = _two_lanes()
     swapped = [[0, 4, 2], [3, 1, 5]]
     assert evaluate(problem, _polished(problem, swapped, False, "relocate")).cost() == (
