@@ -48,6 +48,11 @@ _T_HOT_FLEET = 1.5
 # routes (Solomon C2) be rebuilt, and with vehicle fixed costs it drives fleet reduction.
 _ROUTE_REMOVAL = 0.05
 _ROUTE_REMOVAL_FLEET = 0.2
+# ... but at most this many visits per iteration on average: on long routes each removal
+# re-inserts a whole route for little gain (GH 200 RC2_2_6, 50 visits a route, at 0.2:
+# about two thirds of the time, 0.1 % accepted). Shares above hold up to 12 visits a route
+# at 0.2 (RC1, C1, R1) and 48 at 0.05 (every Solomon instance).
+_ROUTE_REMOVAL_VISITS = 2.4
 # Restart after this share of the budget without a new best (the annealing can stall in a
 # deep basin, e.g. Solomon C203 at +14 %), from a fresh greedy construction, or, with
 # vehicles first, from the fleet phase's plan (see Sisr._anneal).
@@ -1251,6 +1256,9 @@ class Sisr:
         best = math.inf
         budget = max(1e-9, deadline - start)
         c_bar, l_max = _string_lengths(plan)
+        used = [len(r) for r in plan if r]
+        route_removal = min(self.route_removal,
+                            _ROUTE_REMOVAL_VISITS * len(used) / max(1, sum(used)))
         epoch = last_best = start  # the annealing schedule restarts with each epoch
         while True:
             now = time.perf_counter()
@@ -1275,7 +1283,7 @@ class Sisr:
             _, best_cost = _sisr_chunk(
                 iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
                 *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
-                self.route_removal, fixed_acc, self.tails)
+                route_removal, fixed_acc, self.tails)
             self.iterations += iters
             took = time.perf_counter() - tic
             if best_cost < best - 1e-9:
