@@ -1055,11 +1055,16 @@ def _construct(order, routes, rlen, cl_loc, ready, due, svc, demand, cap, allowe
                      v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, 0.0)
 
 
+def _mean_route_length(plan: Sequence[Sequence[int]]) -> float:
+    """Mean number of visits of the used routes of ``plan`` (0 if none is used)."""
+    used = [len(r) for r in plan if r]
+    return sum(used) / max(1, len(used))
+
+
 def _string_lengths(plan: Sequence[Sequence[int]]) -> tuple[float, float]:
     """SISR's mean removal count and longest string for ``plan``: long routes (Solomon
     type 2: 20-35 visits) need longer strings than the defaults, tuned for short routes."""
-    used = [len(r) for r in plan if r]
-    avg_len = sum(used) / max(1, len(used))
+    avg_len = _mean_route_length(plan)
     return (max(_SISR_CBAR, _SISR_LEN_SHARE * avg_len),
             max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len))
 
@@ -1256,9 +1261,9 @@ class Sisr:
         best = math.inf
         budget = max(1e-9, deadline - start)
         c_bar, l_max = _string_lengths(plan)
-        used = [len(r) for r in plan if r]
+        avg_len = _mean_route_length(plan)
         route_removal = min(self.route_removal,
-                            _ROUTE_REMOVAL_VISITS * len(used) / max(1, sum(used)))
+                            _ROUTE_REMOVAL_VISITS / avg_len if avg_len > 0 else 0.0)
         epoch = last_best = start  # the annealing schedule restarts with each epoch
         while True:
             now = time.perf_counter()
@@ -1272,7 +1277,7 @@ class Sisr:
                 # seconds, and re-heating from its best plan leads back there (GH 200
                 # RC2_2_5/RC2_2_6, six runs: after 12 s no run's best moved by more than
                 # 0.3 points, at 0.9-7.8 % over the best-known plan).
-                fresh = (list(map(list, plan)) if fleet
+                fresh = (plan if fleet
                          else self.construct(int(rng.integers(2**31 - 1))))
                 if fresh is not None:
                     cur_r, cur_l = self._arrays(fresh)

@@ -11,6 +11,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -32,6 +33,9 @@ from planner.result import evaluate
 from planner.routes import solve, warm_up
 from planner.solomon import SolomonFormatError, parse_solomon, read_problem
 from web.commands import plan
+
+if TYPE_CHECKING:
+    from planner.sisr import Sisr
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vrptw"
 
@@ -270,6 +274,17 @@ def test_fleet_phase_only_when_vehicles_cost_more_than_a_route():
     assert result.is_feasible() and result.n_vehicles == 8
 
 
+def _search_state(sisr: Sisr, plan: list[list[int]]) -> tuple:
+    """The kernels' view of ``plan``: (routes, rlen, where, est, lst, load, rdist)."""
+    import planner.sisr as ls
+
+    routes, rlen = sisr._arrays(plan)
+    est, lst, load, rdist, where = ls._caches(
+        routes, rlen, sisr.cl_loc, sisr.ready, sisr.due, sisr.svc, sisr.demand, sisr.v_start,
+        sisr.v_end, sisr.v_early, sisr.v_late, sisr.tt, sisr.dd)
+    return routes, rlen, where, est, lst, load, rdist
+
+
 def _polished(problem: RoutingProblem, plan: list[list[int]], tails: bool,
               move: str = "polish") -> list[list[int]]:
     """Run the local-search polish (or one of its moves alone) on ``plan``; return the
@@ -277,11 +292,8 @@ def _polished(problem: RoutingProblem, plan: list[list[int]], tails: bool,
     import planner.sisr as ls
 
     sisr = ls.Sisr(problem, seed=0)
-    routes, rlen = sisr._arrays(plan)
-    est, lst, load, rdist, where = ls._caches(
-        routes, rlen, sisr.cl_loc, sisr.ready, sisr.due, sisr.svc, sisr.demand, sisr.v_start,
-        sisr.v_end, sisr.v_early, sisr.v_late, sisr.tt, sisr.dd)
-    state = (routes, rlen, where, est, lst, load, rdist)
+    state = _search_state(sisr, plan)
+    routes, rlen = state[:2]
     (cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
      v_maxdist, v_fixed, v_cpd, _, tt, dd) = sisr._static()
     order = np.arange(problem.n_clients)
@@ -410,12 +422,8 @@ def test_best_insertion_finds_the_cheapest_place_the_checker_accepts(seed: int):
                 result = evaluate(problem, trial)
                 if result.is_feasible():
                     best = min(best, result.cost() - base)
-        routes, rlen = sisr._arrays(without)
-        est, lst, load, rdist, where = ls._caches(
-            routes, rlen, sisr.cl_loc, sisr.ready, sisr.due, sisr.svc, sisr.demand,
-            sisr.v_start, sisr.v_end, sisr.v_early, sisr.v_late, sisr.tt, sisr.dd)
-        v, i, delta = ls._best_insertion(c, routes, rlen, where, est, lst, load, rdist,
-                                         *sisr._static(), 0.0, True, seen_empty)
+        v, i, delta = ls._best_insertion(c, *_search_state(sisr, without), *sisr._static(),
+                                         0.0, True, seen_empty)
         assert v >= 0 and delta == pytest.approx(best), (c, v, i, delta, best)
         trial = [list(r) for r in without]
         trial[v].insert(i, c)
