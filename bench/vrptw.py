@@ -160,7 +160,7 @@ def run_one(problem: RoutingProblem, name: str, objective: str, seed: int,
             bks: dict[tuple[str, str], tuple[int, float]], args: argparse.Namespace) -> dict:
     """Solve one instance with one seed (Whistle, then PyVRP unless disabled)."""
     t = time.perf_counter()
-    res = solve(problem, args.time_limit, seed=seed)
+    res = solve(problem, args.time_limit, seed=seed, workers=args.workers)
     wall = time.perf_counter() - t
     row = {
         "instance": name,
@@ -168,6 +168,7 @@ def run_one(problem: RoutingProblem, name: str, objective: str, seed: int,
         "objective": objective,
         "clients": problem.n_clients,
         "time_limit_s": args.time_limit,
+        "whistle_workers": args.workers,
         "whistle_feasible": res.is_feasible(),
         "whistle_vehicles": res.n_vehicles,
         "whistle_distance": res.distance,
@@ -251,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="glob(s) relative to --data (or absolute)")
     ap.add_argument("--time-limit", type=float, default=10.0, help="seconds per instance/solver")
     ap.add_argument("--no-pyvrp", action="store_true", help="skip the PyVRP reference")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="Whistle's parallel improvement chains (threads; PyVRP uses one)")
     ap.add_argument("--json", action="store_true", help="print rows as JSON on stdout")
     ap.add_argument("--out", type=Path, help="also write the JSON rows to this file")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="VRPTW data directory")

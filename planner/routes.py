@@ -15,7 +15,10 @@ How a solve spends its time budget
    much weaker on time windows (2.7 % vs ~0.6 % above the Solomon optima at 10 s, see
    ``bench/README.md``); it stays in charge of every other problem (breaks, several windows,
    frozen prefixes, optional visits, duration costs), where OR-Tools' generality matters.
-   The numba kernels are cached on disk; a process loads them on first use (call
+   With ``workers`` > 1 that many independent chains run in threads (the kernels release
+   the GIL) and the best plan wins: on a tight fleet one chain's outcome is largely the basin
+   its first seconds fall into, and a second chain on a free core rarely falls into a bad
+   one too. The numba kernels are cached on disk; a process loads them on first use (call
    :func:`warm_up` to do it up front). While they are not loaded, OR-Tools does the work, so
    the time limit holds even on the first run after an install, when they are compiled.
 3. **Check.** The best plan is re-evaluated by :func:`planner.result.evaluate`, which trusts no
@@ -29,8 +32,10 @@ power of ten chosen from the data (e.g. x1000 for Solomon, ~1e-5 relative error)
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +70,7 @@ def solve(
     first_solution_s: float = 1.0,
     improver: str = "auto",
     progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> RoutingResult:
     """Plan routes for ``problem`` within about ``time_limit_s`` seconds of wall time.
 
@@ -81,6 +87,12 @@ def solve(
         ``"sisr"`` or ``"ortools"``.
     progress
         Called with a :class:`Progress` on each new best plan (throttled) and per phase.
+    workers
+        Independent improvement chains run side by side, one thread each (the compiled
+        kernels release the GIL); the best plan wins. Worth it up to the number of free
+        cores: a tightly constrained run's outcome is largely the basin its first seconds
+        fall into, so two chains miss far less often than one (``bench/README.md``). Only
+        the SISR improver uses them; chain ``k`` is seeded ``seed + 1000 * k``.
 
     Returns
     -------
@@ -89,6 +101,8 @@ def solve(
     """
     if improver not in ("auto", "sisr", "ortools"):
         raise ValueError(f"improver: expected 'auto', 'sisr' or 'ortools', got {improver!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: expected a whole number >= 1, got {workers!r}")
     t0 = time.perf_counter()
     deadline = t0 + max(0.05, float(time_limit_s))
     history: list[tuple[float, float]] = []
@@ -135,7 +149,7 @@ def solve(
                 plan, solver_name = better, "ortools-gls"
                 reporter("ortools", _plan_cost(problem, plan))
         if KERNELS.ready() and deadline - time.perf_counter() > 0.02:
-            better = Sisr(problem, seed).run(plan, deadline, reporter)
+            better = _sisr_chains(problem, plan, seed, workers, deadline, reporter)
             if better is not None:
                 plan, solver_name = better, "sisr"
     else:
@@ -156,15 +170,49 @@ def solve(
     return result
 
 
+_CHAIN_SEED_STEP = 1000  # chain k of a solve with seed s is seeded s + 1000 k
+
+
+def _sisr_chains(problem: RoutingProblem, plan: Sequence[Sequence[int]], seed: int,
+                 workers: int, deadline: float,
+                 reporter: Callable[[str, float], None]) -> list[list[int]] | None:
+    """Improve ``plan`` with ``workers`` independent SISR chains; the best checked plan wins.
+
+    Each chain has its own arrays and random stream, so threads share nothing but the
+    (locked) reporter; a feasible plan beats an infeasible one, then the lower cost wins.
+    """
+    if workers == 1:
+        return Sisr(problem, seed).run(plan, deadline, reporter)
+
+    def chain(k: int) -> list[list[int]] | None:
+        return Sisr(problem, seed + _CHAIN_SEED_STEP * k).run(plan, deadline, reporter)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="whistle-sisr") as pool:
+        plans = [p for p in pool.map(chain, range(workers)) if p is not None]
+    if not plans:
+        return None
+    scored = [evaluate(problem, p) for p in plans]
+    best = min(range(len(plans)), key=lambda i: (not scored[i].is_feasible(), scored[i].cost()))
+    return plans[best]
+
+
 class _Reporter:
-    """Records (elapsed, cost) on improvement and forwards throttled progress events."""
+    """Records (elapsed, cost) on improvement and forwards throttled progress events.
+
+    Thread-safe: parallel improvement chains report through one instance.
+    """
 
     def __init__(self, t0: float, history: list[tuple[float, float]], fn: ProgressFn | None):
         self.t0, self.history, self.fn = t0, history, fn
         self.best = math.inf
         self.last_emit = -1.0
+        self._lock = threading.Lock()
 
     def __call__(self, phase: str, cost: float) -> None:
+        with self._lock:
+            self._report(phase, cost)
+
+    def _report(self, phase: str, cost: float) -> None:
         now = time.perf_counter() - self.t0
         if cost < self.best - 1e-9:
             self.best = cost

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 from fastapi.testclient import TestClient
@@ -62,6 +63,16 @@ def test_bad_instance_is_refused_at_submission(client):
     assert r.status_code == 422 and r.json()["detail"]["field"] == "instance"
     r = client.post("/api/v1/plans/vrptw", json={"instance": SMALL, "time_limit_s": -1})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "time_limit_s"
+    for workers in (0, (os.cpu_count() or 1) + 1):
+        r = client.post("/api/v1/plans/vrptw", json={"instance": SMALL, "workers": workers})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "workers"
+
+
+def test_vrptw_job_runs_parallel_chains(client):
+    status = run(client, "/api/v1/plans/vrptw", {"instance": SMALL, "time_limit_s": 1,
+                                                 "workers": min(2, os.cpu_count() or 1)})
+    result = client.get(status["result_url"]).json()
+    assert result["feasible"] is True
 
 
 def test_unknown_job_is_404_and_unfinished_result_is_409(client):

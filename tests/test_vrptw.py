@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -451,6 +452,62 @@ def test_polish_keeps_plans_feasible_and_never_costs_more(seed: int):
     assert result.cost() < before.cost()  # a greedy construction always leaves some gain
 
 
+def test_parallel_chains_run_in_their_own_threads_and_the_best_plan_wins(
+        tiny: RoutingProblem, monkeypatch: pytest.MonkeyPatch):
+    from planner import routes
+    from planner.sisr import Sisr as RealSisr
+
+    runs: dict[int, tuple[str, float]] = {}
+
+    class Spy(RealSisr):
+        def run(self, plan, deadline, reporter):  # type: ignore[no-untyped-def]
+            out = super().run(plan, deadline, reporter)
+            runs[self.seed] = (threading.current_thread().name, evaluate(tiny, out).cost())
+            return out
+
+    monkeypatch.setattr(routes, "Sisr", Spy)
+    warm_up()
+    result = solve(tiny, 0.6, seed=5, workers=3)
+    assert sorted(runs) == [5, 1005, 2005]
+    assert len({name for name, _ in runs.values()}) == 3
+    assert result.is_feasible() and result.solver == "sisr"
+    assert result.cost() == pytest.approx(min(cost for _, cost in runs.values()))
+
+
+def test_parallel_chains_prefer_a_feasible_plan_to_a_cheaper_broken_one(
+        tiny: RoutingProblem, monkeypatch: pytest.MonkeyPatch):
+    from planner import routes
+    from planner.sisr import Sisr as RealSisr
+
+    warm_up()
+    plans = [RealSisr(tiny, s).construct(s) for s in range(20)]
+    ok = sorted((p for p in plans if p is not None), key=lambda p: evaluate(tiny, p).cost())
+    assert evaluate(tiny, ok[0]).cost() < evaluate(tiny, ok[-1]).cost()
+    broken = [r[1:] if k == 0 else r for k, r in enumerate(ok[0])]  # first visit left out
+    assert not evaluate(tiny, broken).is_feasible()
+    by_seed = {0: ok[-1], 1000: broken, 2000: ok[0]}
+
+    class Fixed:
+        def __init__(self, problem: RoutingProblem, seed: int):
+            self.seed = seed
+
+        def run(self, plan, deadline, reporter):  # type: ignore[no-untyped-def]
+            return by_seed[self.seed]
+
+    monkeypatch.setattr(routes, "Sisr", Fixed)
+    best = routes._sisr_chains(tiny, ok[-1], 0, 3, time.perf_counter() + 1, lambda *a: None)
+    assert best == ok[0]
+    by_seed[2000] = ok[-1]
+    assert routes._sisr_chains(tiny, ok[0], 0, 3, time.perf_counter() + 1,
+                               lambda *a: None) == ok[-1]
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_whole_number_of_at_least_one(tiny: RoutingProblem, workers: object):
+    with pytest.raises(ValueError, match="workers"):
+        solve(tiny, 0.2, workers=workers)  # type: ignore[arg-type]
+
+
 @pytest.mark.skipif(not DATA.exists(), reason="shared VRPTW data not present")
 def test_c101_short_solve_is_feasible_and_near_optimal():
     problem = read_problem(DATA / "solomon" / "C101.txt")
@@ -486,6 +543,17 @@ def test_cli_prints_routes_in_file_numbering(tmp_path: Path):
                                       "--quiet"])
     assert res.exit_code == 0, res.output
     assert "feasible" in res.stdout and "Route #1:" in res.stdout
+
+
+def test_cli_runs_parallel_chains_and_rejects_zero(tmp_path: Path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(TINY)
+    res = CliRunner().invoke(_cli(), ["plan", "vrptw", str(path), "--time-limit", "0.5",
+                                      "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    assert "2 chains" in res.output and "feasible" in res.stdout
+    res = CliRunner().invoke(_cli(), ["plan", "vrptw", str(path), "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output
 
 
 def test_cli_bad_file_is_a_clear_error_with_exit_2(tmp_path: Path):

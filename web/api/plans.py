@@ -7,6 +7,7 @@ reports state and progress, ``GET /api/v1/plans/jobs/{id}/result`` the result wh
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from datetime import date
@@ -66,6 +67,9 @@ def _progress(report: Report) -> Callable[[Progress], None]:
     return show
 
 
+_CORES = os.cpu_count() or 1
+
+
 class VrptwIn(BaseModel):
     """A VRPTW instance in Solomon text format, solved with the routing core."""
 
@@ -74,6 +78,8 @@ class VrptwIn(BaseModel):
     instance: str = Field(min_length=1, description="Solomon-format instance text.")
     time_limit_s: float = Field(10.0, gt=0, le=600)
     seed: int = 0
+    workers: int = Field(1, ge=1, le=_CORES,
+                         description="Parallel improvement chains, at most the server's cores.")
 
 
 @router.post("/vrptw", status_code=202, summary="Solve a Solomon-format VRPTW instance")
@@ -84,7 +90,8 @@ def post_vrptw(body: VrptwIn, runner: Jobs) -> JSONResponse:
         raise JobInputError("instance", str(exc)) from exc
 
     def work(report: Report) -> dict[str, Any]:
-        result = solve(problem, body.time_limit_s, seed=body.seed, progress=_progress(report))
+        result = solve(problem, body.time_limit_s, seed=body.seed, workers=body.workers,
+                       progress=_progress(report))
         out = result.to_dict()
         number = [cl.location for cl in problem.clients]
         for r, route in zip(out["routes"], result.routes, strict=True):

@@ -42,6 +42,9 @@ def vrptw(
         "distance", "--objective",
         help="distance: total distance, free fleet; hierarchical: fewest vehicles, then "
         "distance."),
+    workers: int = typer.Option(
+        1, "--workers", min=1,
+        help="Parallel improvement chains, one core each; the best plan wins."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
@@ -59,9 +62,11 @@ def vrptw(
                           "(once per install)", highlight=False)
     if not quiet:
         err_console.print(f"solving {problem.name}: {problem.n_clients} customers, "
-                          f"{problem.n_vehicles} vehicles available, {time_limit:g} s",
+                          f"{problem.n_vehicles} vehicles available, {time_limit:g} s"
+                          + (f", {workers} chains" if workers > 1 else ""),
                           highlight=False)
-    result = solve(problem, time_limit, seed=seed, progress=_progress_printer(not quiet))
+    result = solve(problem, time_limit, seed=seed, workers=workers,
+                   progress=_progress_printer(not quiet))
     number = [cl.location for cl in problem.clients]  # customer number in the file
     routes = [[number[c] for c in r.clients] for r in result.routes]
     if as_json:
