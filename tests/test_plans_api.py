@@ -69,8 +69,10 @@ def test_bad_instance_is_refused_at_submission(client):
 
 
 def test_vrptw_job_runs_parallel_chains(client):
+    workers = min(2, os.cpu_count() or 1)
     status = run(client, "/api/v1/plans/vrptw", {"instance": SMALL, "time_limit_s": 1,
-                                                 "workers": min(2, os.cpu_count() or 1)})
+                                                 "workers": workers})
+    assert status["params"]["workers"] == workers
     result = client.get(status["result_url"]).json()
     assert result["feasible"] is True
 

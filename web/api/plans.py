@@ -99,7 +99,8 @@ def post_vrptw(body: VrptwIn, runner: Jobs) -> JSONResponse:
         return out
 
     return _accepted(runner.submit("vrptw", {"name": problem.name, "clients": problem.n_clients,
-                                             "time_limit_s": body.time_limit_s}, work))
+                                             "time_limit_s": body.time_limit_s,
+                                             "workers": body.workers}, work))
 
 
 class CalendarIn(BaseModel):
