@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="auto: distance-only where a distance-only reference exists "
                     "(Solomon), else vehicles first (Gehring-Homberger)")
     args = ap.parse_args(argv)
+    if args.workers < 1:
+        ap.error(f"--workers: expected a whole number >= 1, got {args.workers}")
     print(HEADER, file=sys.stderr)
     rows = run(args)
     print(summary(rows), file=sys.stderr)

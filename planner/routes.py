@@ -181,12 +181,11 @@ def _sisr_chains(problem: RoutingProblem, plan: Sequence[Sequence[int]], seed: i
     Each chain has its own arrays and random stream, so threads share nothing but the
     (locked) reporter; a feasible plan beats an infeasible one, then the lower cost wins.
     """
-    if workers == 1:
-        return Sisr(problem, seed).run(plan, deadline, reporter)
-
     def chain(k: int) -> list[list[int]] | None:
         return Sisr(problem, seed + _CHAIN_SEED_STEP * k).run(plan, deadline, reporter)
 
+    if workers == 1:  # in this thread, and no second check of the one plan
+        return chain(0)
     with ThreadPoolExecutor(workers, thread_name_prefix="whistle-sisr") as pool:
         plans = [p for p in pool.map(chain, range(workers)) if p is not None]
     if not plans:
