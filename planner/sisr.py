@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 
 from planner.model import RoutingProblem
 from planner.result import evaluate
@@ -299,19 +300,32 @@ def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready
 @_jit
 def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
               due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
-              v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink):
+              v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink, room=np.inf, true_room=np.inf,
+              v_fixed_true=None):
     """Insert ``removed[:n_removed]`` one by one at their cheapest feasible position.
 
-    Returns False as soon as one client fits nowhere (the caller then drops the attempt).
+    Returns False as soon as one client fits nowhere (the caller then drops the attempt),
+    or, early rejection, as soon as the insertions cost ``room`` or more (priced with
+    ``v_fixed``) and ``true_room`` or more (priced with ``v_fixed_true``). The caller
+    passes finite rooms only when no insertion can cost less than nothing (metric
+    distances), so the attempt could then neither be accepted nor beat the best plan.
     """
     seen_empty = np.zeros(rlen.shape[0], dtype=np.bool_)
+    spent = 0.0
+    true_spent = 0.0
     for r in range(n_removed):
         c = removed[r]
-        best_v, best_i, _ = _best_insertion(
+        best_v, best_i, delta = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
             v_cpd, v_class, tt, dd, blink, True, seen_empty)
         if best_v < 0:
+            return False
+        spent += delta
+        true_spent += delta
+        if v_fixed_true is not None and rlen[best_v] == 0:
+            true_spent += v_fixed_true[best_v] - v_fixed[best_v]
+        if spent >= room and true_spent >= true_room:
             return False
         _insert_at(best_v, best_i, c, routes, rlen, where)
         _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
@@ -841,7 +855,7 @@ def _polish(routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
 def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, best_rlen,
                 cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
                 v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, adj, c_bar, l_max, blink,
-                bypass, route_removal, v_fixed_acc, tails):
+                bypass, route_removal, v_fixed_acc, tails, metric):
     """Run ``iters`` ruin-and-recreate iterations with simulated-annealing acceptance.
 
     Acceptance (and insertion) prices a used vehicle at ``v_fixed_acc``, the best plan at
@@ -878,9 +892,21 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
                 _refresh(v, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, cl_loc, ready,
                          due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
         _sort_removed(removed, k, cl_loc, demand, v_start, dd)
+        # The acceptance threshold is drawn before the recreate, so that with ``metric``
+        # distances (no insertion costs less than nothing) an attempt that has already
+        # cost more than both the threshold and the way to a new best can stop early.
+        threshold = cur_cost
+        if temp > 0:
+            threshold = cur_cost - temp * np.log(np.random.random())
+        room = np.inf
+        true_room = np.inf
+        if metric:
+            room = threshold - _total_cost(w_rlen, w_rdist, v_fixed_acc, v_cpd)
+            true_room = best_cost - _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
         ok = _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
                        cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
-                       v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd, blink)
+                       v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd, blink,
+                       room, true_room, v_fixed)
         accept = False
         if ok:
             true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
@@ -897,9 +923,6 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
                 best_rlen[:] = w_rlen
                 best_cost = true_cost
             new_cost = _total_cost(w_rlen, w_rdist, v_fixed_acc, v_cpd)
-            threshold = cur_cost
-            if temp > 0:
-                threshold = cur_cost - temp * np.log(np.random.random())
             accept = new_cost < threshold
         n_dirty = _changed_routes(w_routes, w_rlen, cur_routes, cur_rlen, dirty)
         if accept:
@@ -1069,6 +1092,29 @@ def _string_lengths(plan: Sequence[Sequence[int]]) -> tuple[float, float]:
             max(_SISR_LMAX, _SISR_LEN_SHARE * avg_len))
 
 
+_METRIC_CHECK_MAX = 1000  # locations; the exact check is cubic (about 0.5 s at this size)
+
+
+def _is_metric(dd: np.ndarray, locations: np.ndarray) -> bool:
+    """Whether distances between ``locations`` are finite, non-negative and obey the
+    triangle inequality, so that inserting a visit never shortens a route.
+
+    Exact (all-pairs shortest paths equal the direct distances, up to rounding) up to
+    ``_METRIC_CHECK_MAX`` locations; larger problems are treated as not metric, which
+    only switches early rejection off.
+    """
+    if locations.size > _METRIC_CHECK_MAX:
+        return False
+    sub = dd[np.ix_(locations, locations)]
+    if not np.all(np.isfinite(sub)) or np.any(sub < 0):
+        return False
+    # Zero distances (shared locations) are edges too, so build the graph explicitly.
+    graph = csgraph_from_dense(sub, null_value=np.inf)
+    shortest = shortest_path(graph, method="FW", directed=True)
+    tol = 1e-9 * max(1.0, float(sub.max(initial=0.0)))
+    return bool(np.all(shortest >= sub - tol))
+
+
 class Sisr:
     """Python side of the SISR improver: arrays, time slicing, temperatures, progress."""
 
@@ -1129,6 +1175,10 @@ class Sisr:
         # caches, which holds when all vehicles share start, end and shift window.
         self.tails = bool(all(np.all(a == a[0]) for a in (self.v_start, self.v_end,
                                                           self.v_early, self.v_late)))
+        # Early rejection (see _sisr_chunk) needs insertions that never cost less than nothing.
+        self.metric = _is_metric(self.dd, np.unique(np.concatenate(
+            (self.cl_loc, self.v_start, self.v_end)))) and bool(
+            np.all(self.v_cpd >= 0) and np.all(self.v_fixed >= 0))
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
@@ -1288,7 +1338,7 @@ class Sisr:
             _, best_cost = _sisr_chunk(
                 iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
                 *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
-                route_removal, fixed_acc, self.tails)
+                route_removal, fixed_acc, self.tails, self.metric)
             self.iterations += iters
             took = time.perf_counter() - tic
             if best_cost < best - 1e-9:
@@ -1363,7 +1413,7 @@ def _exercise_kernels() -> None:
         cur_r, cur_l = sisr._arrays(plan)
         _sisr_chunk(5, 1.0, 1.0, 0, cur_r, cur_l, cur_r.copy(), cur_l.copy(), *sisr._static(),
                     sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5, sisr.v_fixed,
-                    sisr.tails)
+                    sisr.tails, sisr.metric)
         n = problem.n_clients
         _fleet_chunk(5, 0, cur_r, cur_l, np.zeros(n, dtype=np.int64), 0,
                      int(np.count_nonzero(cur_l)), np.zeros(n, dtype=np.int64), cur_r.copy(),

@@ -431,6 +431,58 @@ def test_best_insertion_finds_the_cheapest_place_the_checker_accepts(seed: int):
         assert evaluate(problem, trial).is_feasible()
 
 
+def test_metric_check_accepts_plane_distances_and_rejects_shortcuts():
+    # Early rejection relies on insertions never costing less than nothing.
+    from planner.sisr import _is_metric
+
+    xy = np.random.default_rng(3).uniform(0, 100, size=(40, 2))
+    xy[5] = xy[4]  # two clients at one address: a zero distance is still metric
+    dist = euclidean_matrix(xy)
+    every = np.arange(40)
+    assert _is_metric(dist, every)
+    shortcut = dist.copy()
+    shortcut[1, 2] = dist[1, 3] + dist[3, 2] + 1.0  # the detour through 3 is shorter
+    assert not _is_metric(shortcut, every)
+    assert _is_metric(shortcut, np.array([1, 2]))  # only the locations in use count
+    for bad in (-1.0, np.inf):
+        broken = dist.copy()
+        broken[7, 8] = bad
+        assert not _is_metric(broken, every)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recreate_stops_early_only_when_neither_acceptance_nor_a_new_best_remains(seed: int):
+    # With metric distances every insertion costs at least nothing, so once the inserted
+    # visits cost more than the acceptance room and more than the room to a new best plan,
+    # the rest cannot help; with either room left the recreate must run to the end.
+    import planner.sisr as ls
+
+    problem = _tight_problem(seed, 30)  # seed 0: vehicle fixed costs; 1: a shift length
+    sisr = ls.Sisr(problem, seed=seed)
+    assert sisr.metric
+    plan = sisr.construct()
+    assert plan is not None
+    removed_clients = [c for r in plan[:2] for c in r]
+    ruined = [[] if v < 2 else list(r) for v, r in enumerate(plan)]
+    before = evaluate(problem, ruined).cost()
+
+    def recreate(room: float, true_room: float) -> tuple[bool, list[list[int]]]:
+        routes, rlen, where, est, lst, load, rdist = _search_state(sisr, ruined)
+        removed = np.array(removed_clients, dtype=np.int64)
+        ok = ls._recreate(removed, removed.size, routes, rlen, where, est, lst, load, rdist,
+                          *sisr._static(), 0.0, room, true_room, sisr.v_fixed)
+        return ok, sisr._plan(routes, rlen)
+
+    ok, full = recreate(np.inf, np.inf)
+    assert ok
+    cost = evaluate(problem, full).cost() - before
+    assert cost > 0
+    for room, true_room in ((cost + 1e-6, 0.0), (0.0, cost + 1e-6), (np.inf, 0.0)):
+        again = recreate(room, true_room)
+        assert again == (True, full), (room, true_room)
+    assert recreate(cost / 2, cost / 2)[0] is False
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_polish_keeps_plans_feasible_and_never_costs_more(seed: int):
     # Made-up instances with tight windows, capacities and a shift length, so many moves
