@@ -4,9 +4,10 @@ Slack induction by string removals (Christiaens & Vanden Berghe 2020): remove a 
 neighbouring visits, re-insert them greedily with "blinks", accept by simulated annealing.
 Added here: whole-route removals now and then, restarts from a fresh construction on
 stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
-fleet-minimisation phase for vehicles-first objectives, and a local search (relocate,
-exchange and 2-opt*) that polishes every new best plan. Everything runs in double precision
-on plain arrays; :func:`planner.routes.solve` decides when it is used.
+fleet-minimisation phase for vehicles-first objectives, a local search (relocate,
+exchange and 2-opt*) that polishes every new best plan, time-window orders for the
+recreate, and early rejection of recreates that can no longer be accepted. Everything runs
+in double precision on plain arrays; :func:`planner.routes.solve` decides when it is used.
 """
 
 from __future__ import annotations
@@ -367,12 +368,15 @@ def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, whe
 
 
 @_jit
-def _sort_removed(removed, n_removed, cl_loc, demand, v_start, dd):
-    """SISR's recreate orders: random (4), demand (4), far from depot (2), close (1)."""
+def _sort_removed(removed, n_removed, cl_loc, demand, v_start, dd, ready, due):
+    """SISR's recreate orders: random (4), demand (4), far from depot (2), close (1), and,
+    for time windows, narrowest window first (1), earliest opening (1), latest closing (1)
+    (the windowed orders of the open-source SISR for VRPTW; with equal windows they stay
+    random)."""
     for i in range(n_removed - 1, 0, -1):
         j = np.random.randint(0, i + 1)
         removed[i], removed[j] = removed[j], removed[i]
-    u = np.random.randint(0, 11)
+    u = np.random.randint(0, 14)
     if u < 4:
         return
     key = np.empty(n_removed)
@@ -383,8 +387,14 @@ def _sort_removed(removed, n_removed, cl_loc, demand, v_start, dd):
             key[i] = -float(demand[c].sum())
         elif u < 10:
             key[i] = -dd[depot, cl_loc[c]]
-        else:
+        elif u < 11:
             key[i] = dd[depot, cl_loc[c]]
+        elif u < 12:
+            key[i] = due[c] - ready[c]
+        elif u < 13:
+            key[i] = ready[c]
+        else:
+            key[i] = -due[c]
     order = np.argsort(key, kind="mergesort")
     tmp = removed[:n_removed].copy()
     for i in range(n_removed):
@@ -891,7 +901,7 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
             if w_rlen[v] != cur_rlen[v]:
                 _refresh(v, w_routes, w_rlen, w_est, w_lst, w_load, w_rdist, cl_loc, ready,
                          due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
-        _sort_removed(removed, k, cl_loc, demand, v_start, dd)
+        _sort_removed(removed, k, cl_loc, demand, v_start, dd, ready, due)
         # The acceptance threshold is drawn before the recreate, so that with ``metric``
         # distances (no insertion costs less than nothing) an attempt that has already
         # cost more than both the threshold and the way to a new best can stop early.
@@ -1038,7 +1048,7 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
         for j in range(n_pend):
             removed[k + j] = pend[j]
         k += n_pend
-        _sort_removed(removed, k, cl_loc, demand, v_start, dd)
+        _sort_removed(removed, k, cl_loc, demand, v_start, dd, ready, due)
         w_n = _recreate_partial(removed, k, max_routes, w_pend, w_routes, w_rlen, w_where,
                                 w_est, w_lst, w_load, w_rdist, cl_loc, ready, due, svc,
                                 demand, cap, allowed, v_start, v_end, v_early, v_late,
