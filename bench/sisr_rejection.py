@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from planner.result import evaluate  # noqa: E402
-from planner.sisr import _FLEET_ACCEPT, Sisr, warm_up  # noqa: E402
+from planner.sisr import Sisr, warm_up  # noqa: E402
 from planner.solomon import read_problem  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vrptw"
@@ -38,28 +38,27 @@ DEFAULT_INSTANCES = ["homberger_200/rc1_2_1.txt", "homberger_200/rc2_2_6.txt",
                      "homberger_200/r1_2_1.txt", "solomon/R101.txt"]
 
 
-def start_plan(problem, seconds: float) -> tuple[list[list[int]], np.ndarray] | None:
-    """The shared start: greedy construction, fleet phase, acceptance price of a route."""
+def start_plan(problem, seconds: float) -> tuple[Sisr, list[list[int]], np.ndarray, bool] | None:
+    """The shared start: greedy construction and, vehicles first, the fleet phase; returns
+    the solver that built it, the plan, the acceptance price of a route and whether the
+    cost phase runs after a fleet phase (as ``Sisr.run`` decides)."""
     sisr = Sisr(problem, 0)
     plan = sisr.construct()
     if plan is None:
         return None
-    if sisr.fleet_first(plan):
-        plan = sisr.minimise_fleet(plan, time.perf_counter() + seconds, lambda *_: None)
-        used = [r for r in plan if r]
-        price = _FLEET_ACCEPT * sisr._travel(plan) / max(1, len(used))
-        return plan, np.full_like(sisr.v_fixed, price)
-    return plan, sisr.v_fixed
+    if not sisr.fleet_first(plan):
+        return sisr, plan, sisr.v_fixed, False
+    plan = sisr.minimise_fleet(plan, time.perf_counter() + seconds, lambda *_: None)
+    return sisr, plan, sisr.fleet_acceptance_price(plan), True
 
 
-def run(problem, plan, fixed_acc, seed: int, seconds: float, early: bool
+def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, early: bool
         ) -> tuple[float, float]:
     """Iterations per second and best cost of one cost phase of ``seconds``."""
     sisr = Sisr(problem, seed)
     sisr.metric = sisr.metric and early
     tic = time.perf_counter()
-    best = sisr._anneal(plan, tic + seconds, lambda *_: None, fixed_acc,
-                        fleet=fixed_acc is not sisr.v_fixed)
+    best = sisr._anneal(plan, tic + seconds, lambda *_: None, fixed_acc, fleet=fleet)
     took = time.perf_counter() - tic
     return sisr.iterations / took, evaluate(problem, best).cost()
 
@@ -79,16 +78,15 @@ def main() -> int:
           f"{'best on':>9} {'best off':>9}")
     for name in args.instances:
         problem = read_problem(Path(args.data) / name, objective="hierarchical")
-        probe = Sisr(problem, 0)
         start = start_plan(problem, args.seconds)
         if start is None:
             print(f"{Path(name).stem:<10} no greedy start, skipped")
             continue
-        plan, fixed_acc = start
+        probe, plan, fixed_acc, fleet = start
         on, off = [], []
         for r in range(args.rounds):
-            on.append(run(problem, plan, fixed_acc, r, args.seconds, True))
-            off.append(run(problem, plan, fixed_acc, r, args.seconds, False))
+            on.append(run(problem, plan, fixed_acc, fleet, r, args.seconds, True))
+            off.append(run(problem, plan, fixed_acc, fleet, r, args.seconds, False))
         rate_on = statistics.mean(x for x, _ in on)
         rate_off = statistics.mean(x for x, _ in off)
         ratio = rate_on / rate_off

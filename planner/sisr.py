@@ -1295,13 +1295,17 @@ class Sisr:
         fewer = self.minimise_fleet(plan, start + _FLEET_SHARE * budget, reporter)
         if evaluate(self.problem, fewer).cost() < evaluate(self.problem, plan).cost():
             plan = fewer
-        # Accept an extra route at ``_FLEET_ACCEPT`` times an average route's travel (the
-        # best plan still pays the full price): with tight capacities the routes of the
-        # fewest-vehicle plan are full and strings cannot move without that room.
+        return self._anneal(plan, deadline, reporter, self.fleet_acceptance_price(plan),
+                            fleet=True)
+
+    def fleet_acceptance_price(self, plan: Sequence[Sequence[int]]) -> np.ndarray:
+        """Per-vehicle price of a used route while the cost phase after the fleet phase
+        searches: ``_FLEET_ACCEPT`` times an average route's travel in ``plan`` (the best
+        plan still pays the full price). With tight capacities the routes of the
+        fewest-vehicle plan are full and strings cannot move without that room."""
         used_routes = [r for r in plan if r]
-        fixed_acc = np.full_like(self.v_fixed, _FLEET_ACCEPT * self._travel(plan)
-                                 / max(1, len(used_routes)))
-        return self._anneal(plan, deadline, reporter, fixed_acc, fleet=True)
+        return np.full_like(self.v_fixed, _FLEET_ACCEPT * self._travel(plan)
+                            / max(1, len(used_routes)))
 
     def _anneal(self, plan: Sequence[Sequence[int]], deadline: float,
                 reporter: Callable[[str, float], None], fixed_acc: np.ndarray,
