@@ -231,14 +231,36 @@ def _blink_gap(blink):
 
 
 @_jit
+def _first_place(c, v, rlen, lst, ready, svc):
+    """The first place of route ``v`` where client ``c`` could be on time for the rest of
+    the route, by bisection: place i (before the visit at i) is late if even leaving ``c``
+    at its opening plus service misses ``lst[v, i]``, the comparison :func:`_rest_on_time`
+    makes. ``lst`` never decreases along a route when times are non-negative."""
+    lo = 0
+    hi = rlen[v]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if lst[v, mid] + 1e-9 < ready[c] + svc[c]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_jit
 def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
                     demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
-                    v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink, open_new, seen_empty):
+                    v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink, open_new, seen_empty,
+                    seek=True):
     """Cheapest feasible position of client ``c``: (vehicle, index, added cost), or
     (-1, -1, inf). The added cost includes the fixed cost of an empty vehicle.
 
     Empty vehicles are tried only if ``open_new``, and one per vehicle class (they are
-    interchangeable).
+    interchangeable). With ``seek`` each route's scan starts, by bisection, at the first
+    place whose next visit can still start after ``c`` is served: latest starts ``lst``
+    never decrease along a route when travel and service times are non-negative (which
+    :class:`RoutingProblem` enforces), so every earlier place is late for the rest of the
+    route. The places skipped are exactly those the full scan would reject.
     """
     n_veh = rlen.shape[0]
     n_dims = demand.shape[1]
@@ -262,8 +284,9 @@ def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready
         if not fits:
             continue
         extra = v_fixed[v] if n == 0 else 0.0
+        first = _first_place(c, v, rlen, lst, ready, svc) if seek else 0
         skip = _blink_gap(blink)
-        for i in range(n + 1):
+        for i in range(first, n + 1):
             pl, dep = _before(v, i, routes, cl_loc, svc, est, v_start, v_early)
             if dep > due[c] + 1e-9:
                 break  # departures only get later along the route: no later place is on time
@@ -302,7 +325,7 @@ def _best_insertion(c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready
 def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
               due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur,
               v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink, room=np.inf, true_room=np.inf,
-              v_fixed_true=None):
+              v_fixed_true=None, seek=True):
     """Insert ``removed[:n_removed]`` one by one at their cheapest feasible position.
 
     Returns False as soon as one client fits nowhere (the caller then drops the attempt),
@@ -319,7 +342,7 @@ def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl
         best_v, best_i, delta = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
-            v_cpd, v_class, tt, dd, blink, True, seen_empty)
+            v_cpd, v_class, tt, dd, blink, True, seen_empty, seek)
         if best_v < 0:
             return False
         spent += delta
@@ -338,7 +361,7 @@ def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl
 def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, where, est, lst,
                       load, rdist, cl_loc, ready, due, svc, demand, cap, allowed, v_start,
                       v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt,
-                      dd, blink):
+                      dd, blink, seek=True):
     """Insert what fits using at most ``max_routes`` routes; the rest go to ``pending``.
 
     Returns how many clients were left out (the fleet-minimisation recreate step).
@@ -354,7 +377,7 @@ def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, whe
         best_v, best_i, _ = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
-            v_cpd, v_class, tt, dd, blink, used < max_routes, seen_empty)
+            v_cpd, v_class, tt, dd, blink, used < max_routes, seen_empty, seek)
         if best_v < 0:
             pending[n_pending] = c
             n_pending += 1
@@ -865,7 +888,7 @@ def _polish(routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
 def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, best_rlen,
                 cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early, v_late,
                 v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, adj, c_bar, l_max, blink,
-                bypass, route_removal, v_fixed_acc, tails, metric):
+                bypass, route_removal, v_fixed_acc, tails, metric, seek):
     """Run ``iters`` ruin-and-recreate iterations with simulated-annealing acceptance.
 
     Acceptance (and insertion) prices a used vehicle at ``v_fixed_acc``, the best plan at
@@ -916,7 +939,7 @@ def _sisr_chunk(iters, temp0, temp1, seed, cur_routes, cur_rlen, best_routes, be
         ok = _recreate(removed, k, w_routes, w_rlen, w_where, w_est, w_lst, w_load, w_rdist,
                        cl_loc, ready, due, svc, demand, cap, allowed, v_start, v_end, v_early,
                        v_late, v_maxdur, v_maxdist, v_fixed_acc, v_cpd, v_class, tt, dd, blink,
-                       room, true_room, v_fixed)
+                       room, true_room, v_fixed, seek)
         accept = False
         if ok:
             true_cost = _total_cost(w_rlen, w_rdist, v_fixed, v_cpd)
@@ -995,7 +1018,7 @@ def _used_routes(rlen):
 def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, absence,
                  best_routes, best_rlen, min_routes, cl_loc, ready, due, svc, demand, cap,
                  allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
-                 v_class, tt, dd, adj, c_bar, l_max, blink, bypass):
+                 v_class, tt, dd, adj, c_bar, l_max, blink, bypass, seek):
     """Fleet minimisation of the SISR paper: drive the route count down.
 
     The current solution uses at most ``max_routes`` routes and leaves ``pend[:n_pend]``
@@ -1052,7 +1075,8 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
         w_n = _recreate_partial(removed, k, max_routes, w_pend, w_routes, w_rlen, w_where,
                                 w_est, w_lst, w_load, w_rdist, cl_loc, ready, due, svc,
                                 demand, cap, allowed, v_start, v_end, v_early, v_late,
-                                v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink)
+                                v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink,
+                                seek)
         s_new = 0
         for j in range(w_n):
             s_new += absence[w_pend[j]]
@@ -1189,6 +1213,9 @@ class Sisr:
         self.metric = _is_metric(self.dd, np.unique(np.concatenate(
             (self.cl_loc, self.v_start, self.v_end)))) and bool(
             np.all(self.v_cpd >= 0) and np.all(self.v_fixed >= 0))
+        # Insertion scans start by bisection on the latest starts (see _best_insertion);
+        # RoutingProblem already rejects negative times, this only keeps the kernel honest.
+        self.seek = bool(np.all(self.tt >= 0) and np.all(self.svc >= 0))
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
@@ -1268,7 +1295,7 @@ class Sisr:
             n_pend, max_routes = _fleet_chunk(
                 iters, int(rng.integers(2**31 - 1)), cur_r, cur_l, pend, n_pend, max_routes,
                 absence, best_r, best_l, lower, *static, self.adj, c_bar, l_max, _SISR_BLINK,
-                _BYPASS)
+                _BYPASS, self.seek)
             took = time.perf_counter() - tic
             self.fleet_iterations += iters
             now_used = int(np.count_nonzero(best_l))
@@ -1352,7 +1379,7 @@ class Sisr:
             _, best_cost = _sisr_chunk(
                 iters, t_a, t_a, int(rng.integers(2**31 - 1)), cur_r, cur_l, best_r, best_l,
                 *static, self.adj, c_bar, l_max, _SISR_BLINK, _BYPASS,
-                route_removal, fixed_acc, self.tails, self.metric)
+                route_removal, fixed_acc, self.tails, self.metric, self.seek)
             self.iterations += iters
             took = time.perf_counter() - tic
             if best_cost < best - 1e-9:
@@ -1427,9 +1454,9 @@ def _exercise_kernels() -> None:
         cur_r, cur_l = sisr._arrays(plan)
         _sisr_chunk(5, 1.0, 1.0, 0, cur_r, cur_l, cur_r.copy(), cur_l.copy(), *sisr._static(),
                     sisr.adj, _SISR_CBAR, _SISR_LMAX, _SISR_BLINK, _BYPASS, 0.5, sisr.v_fixed,
-                    sisr.tails, sisr.metric)
+                    sisr.tails, sisr.metric, sisr.seek)
         n = problem.n_clients
         _fleet_chunk(5, 0, cur_r, cur_l, np.zeros(n, dtype=np.int64), 0,
                      int(np.count_nonzero(cur_l)), np.zeros(n, dtype=np.int64), cur_r.copy(),
                      cur_l.copy(), 1, *sisr._static(), sisr.adj, _SISR_CBAR, _SISR_LMAX,
-                     _SISR_BLINK, _BYPASS)
+                     _SISR_BLINK, _BYPASS, sisr.seek)

@@ -431,6 +431,38 @@ def test_best_insertion_finds_the_cheapest_place_the_checker_accepts(seed: int):
         assert evaluate(problem, trial).is_feasible()
 
 
+def test_insertion_scan_skips_only_places_the_checker_rejects():
+    # The scan starts each route at the place the bisection on latest starts returns; every
+    # place before it must be infeasible for the client, and on long tightly windowed routes
+    # the bisection must actually skip places (else the test above would not exercise it).
+    import planner.sisr as ls
+
+    rng = np.random.default_rng(5)
+    n = 40
+    xy = rng.uniform(0, 50, size=(n + 1, 2))
+    dist = euclidean_matrix(xy)
+    opens = np.sort(rng.uniform(0, 2000, size=n))
+    clients = tuple(Client(i + 1, 10.0, (TimeWindow(float(o), float(o) + 150),), (1,))
+                    for i, o in enumerate(opens))
+    fleet = VehicleType(count=n, capacity=(n,), shift=TimeWindow(0, 3000))
+    problem = RoutingProblem((Depot(0, TimeWindow(0, 3000)),), clients, (fleet,), dist, dist)
+    sisr = ls.Sisr(problem, seed=0)
+    plan = sisr.construct()
+    assert plan is not None
+    skipped = 0
+    for c in range(n):
+        without = [[x for x in r if x != c] for r in plan]
+        _, rlen, _, _, lst, _, _ = _search_state(sisr, without)
+        for v, route in enumerate(without):
+            first = ls._first_place(c, v, rlen, lst, sisr.ready, sisr.svc)
+            skipped += first
+            for i in range(first):
+                trial = [list(r) for r in without]
+                trial[v] = [*route[:i], c, *route[i:]]
+                assert not evaluate(problem, trial).is_feasible(), (c, v, i, first)
+    assert skipped > n  # routes are long: most clients skip several places
+
+
 def test_metric_check_accepts_plane_distances_and_rejects_shortcuts():
     # Early rejection relies on insertions never costing less than nothing.
     from planner.sisr import _is_metric

@@ -1,19 +1,27 @@
-"""Early rejection in the SISR cost phase: iterations per second with it and without it.
+"""Speed features of the SISR cost phase: iterations per second with a feature on and off.
 
-Run: ``python bench/sisr_rejection.py [--instances homberger_200/rc1_2_1.txt ...]
-[--seconds 10] [--rounds 2]``.
+Run: ``python bench/sisr_speed.py [--feature rejection|seek] [--instances
+homberger_200/rc1_2_1.txt ...] [--seconds 10] [--rounds 2]``.
 
-With metric distances no insertion costs less than nothing, so a recreate can stop once
-its insertions have cost more than both the acceptance threshold (drawn before the
-recreate) and the way to a new best plan (``planner.sisr._recreate``). This bench runs the
-cost phase (``Sisr._anneal``, as ``Sisr.run`` calls it) from the same starting plan for
-``--seconds`` with early rejection on and, as the baseline in the same process, off
-(``Sisr.metric = False``), alternating, ``--rounds`` times each, one thread. Vehicles-first
-objective, as in the Gehring-Homberger ranking: the starting plan is the greedy
-construction after a fleet phase of ``--seconds`` (done once), and extra routes are priced
-for acceptance as ``Sisr.run`` prices them. It prints iterations per second for both,
-their ratio, and the best cost each reached (the two modes draw different random numbers
-after the first early stop, so costs differ by chance, not by design).
+Features (both in ``planner.sisr``):
+
+* ``rejection``: early rejection. With metric distances no insertion costs less than
+  nothing, so a recreate can stop once its insertions have cost more than both the
+  acceptance threshold (drawn before the recreate) and the way to a new best plan
+  (``_recreate``); off means ``Sisr.metric = False``.
+* ``seek``: each insertion scan starts, by bisection on the latest-start cache, at the first
+  place that can still be on time (``_best_insertion``); off means ``Sisr.seek = False``,
+  the scan from the start of every route.
+
+This bench runs the cost phase (``Sisr._anneal``, as ``Sisr.run`` calls it) from the same
+starting plan for ``--seconds`` with the feature on and, as the baseline in the same
+process, off, alternating, ``--rounds`` times each, one thread. Vehicles-first objective, as
+in the Gehring-Homberger ranking: the starting plan is the greedy construction after a fleet
+phase of ``--seconds`` (done once), and extra routes are priced for acceptance as
+``Sisr.run`` prices them. It prints iterations per second for both, their ratio, and the
+best cost each reached (early rejection draws different random numbers after its first
+stop, so with it costs differ by chance, not by design; ``seek`` skips only places the
+full scan rejects, and blinks follow the same law, so costs differ by chance there too).
 """
 
 from __future__ import annotations
@@ -52,11 +60,17 @@ def start_plan(problem, seconds: float) -> tuple[Sisr, list[list[int]], np.ndarr
     return sisr, plan, sisr.fleet_acceptance_price(plan), True
 
 
-def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, early: bool
-        ) -> tuple[float, float]:
+FEATURES = ("rejection", "seek")
+
+
+def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, feature: str,
+        on: bool) -> tuple[float, float]:
     """Iterations per second and best cost of one cost phase of ``seconds``."""
     sisr = Sisr(problem, seed)
-    sisr.metric = sisr.metric and early
+    if feature == "rejection":
+        sisr.metric = sisr.metric and on
+    else:
+        sisr.seek = sisr.seek and on
     tic = time.perf_counter()
     best = sisr._anneal(plan, tic + seconds, lambda *_: None, fixed_acc, fleet=fleet)
     took = time.perf_counter() - tic
@@ -65,6 +79,7 @@ def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, early:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--feature", choices=FEATURES, default="rejection")
     ap.add_argument("--instances", nargs="+", default=DEFAULT_INSTANCES)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=2)
@@ -74,6 +89,7 @@ def main() -> int:
         ap.error("--seconds must be above 0 and --rounds at least 1")
     warm_up()
     ratios = []
+    print(f"feature: {args.feature}")
     print(f"{'instance':<10} {'metric':>6} {'it/s on':>10} {'it/s off':>10} {'ratio':>6} "
           f"{'best on':>9} {'best off':>9}")
     for name in args.instances:
@@ -85,8 +101,9 @@ def main() -> int:
         probe, plan, fixed_acc, fleet = start
         on, off = [], []
         for r in range(args.rounds):
-            on.append(run(problem, plan, fixed_acc, fleet, r, args.seconds, True))
-            off.append(run(problem, plan, fixed_acc, fleet, r, args.seconds, False))
+            on.append(run(problem, plan, fixed_acc, fleet, r, args.seconds, args.feature, True))
+            off.append(run(problem, plan, fixed_acc, fleet, r, args.seconds, args.feature,
+                           False))
         rate_on = statistics.mean(x for x, _ in on)
         rate_off = statistics.mean(x for x, _ in off)
         ratio = rate_on / rate_off
