@@ -1,6 +1,6 @@
 """Speed features of the SISR cost phase: iterations per second with a feature on and off.
 
-Run: ``python bench/sisr_speed.py [--feature rejection|seek] [--instances
+Run: ``python bench/sisr_speed.py [--feature rejection|seek|incremental] [--instances
 homberger_200/rc1_2_1.txt ...] [--seconds 10] [--rounds 2]``.
 
 Features (both in ``planner.sisr``):
@@ -12,6 +12,11 @@ Features (both in ``planner.sisr``):
 * ``seek``: each insertion scan starts, by bisection on the latest-start cache, at the first
   place that can still be on time (``_best_insertion``); off means ``Sisr.seek = False``,
   the scan from the start of every route.
+* ``incremental``: the recreate updates a route's schedule caches from the insertion point
+  on and stops where a value repeats (``_insert_refresh``); off means ``Sisr.incremental =
+  False``, a full recomputation of the route after every insertion. The caches are the same
+  bit for bit, so with the same seed both modes search the same plans, only at different
+  speeds.
 
 This bench runs the cost phase (``Sisr._anneal``, as ``Sisr.run`` calls it) from the same
 starting plan for ``--seconds`` with the feature on and, as the baseline in the same
@@ -21,7 +26,8 @@ phase of ``--seconds`` (done once), and extra routes are priced for acceptance a
 ``Sisr.run`` prices them. It prints iterations per second for both, their ratio, and the
 best cost each reached (early rejection draws different random numbers after its first
 stop, so with it costs differ by chance, not by design; ``seek`` skips only places the
-full scan rejects, and blinks follow the same law, so costs differ by chance there too).
+full scan rejects, and blinks follow the same law, so costs differ by chance there too;
+``incremental`` reaches the same plans sooner, so it may reach better ones in the time).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ def start_plan(problem, seconds: float) -> tuple[Sisr, list[list[int]], np.ndarr
     return sisr, plan, sisr.fleet_acceptance_price(plan), True
 
 
-FEATURES = ("rejection", "seek")
+FEATURES = ("rejection", "seek", "incremental")
 
 
 def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, feature: str,
@@ -69,8 +75,10 @@ def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, featur
     sisr = Sisr(problem, seed)
     if feature == "rejection":
         sisr.metric = sisr.metric and on
-    else:
+    elif feature == "seek":
         sisr.seek = sisr.seek and on
+    else:
+        sisr.incremental = on
     tic = time.perf_counter()
     best = sisr._anneal(plan, tic + seconds, lambda *_: None, fixed_acc, fleet=fleet)
     took = time.perf_counter() - tic
