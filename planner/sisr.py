@@ -447,8 +447,14 @@ def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, whe
             continue
         if rlen[best_v] == 0:
             used += 1
-        _insert_refresh(best_v, best_i, c, routes, rlen, where, est, lst, load, rdist, cl_loc,
-                        ready, due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+        if rlen[best_v] >= _INCREMENTAL_MIN:
+            _insert_refresh(best_v, best_i, c, routes, rlen, where, est, lst, load, rdist,
+                            cl_loc, ready, due, svc, demand, v_start, v_end, v_early, v_late,
+                            tt, dd)
+        else:
+            _insert_at(best_v, best_i, c, routes, rlen, where)
+            _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
+                     demand, v_start, v_end, v_early, v_late, tt, dd)
     return n_pending
 
 
