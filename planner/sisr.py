@@ -178,6 +178,20 @@ def _insert_refresh(v, i, c, routes, rlen, where, est, lst, load, rdist, cl_loc,
 
 
 @_jit
+def _place(v, i, c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc,
+           demand, v_start, v_end, v_early, v_late, tt, dd, incremental):
+    """Insert ``c`` at ``i`` of route ``v`` and bring the caches up to date: incrementally
+    on routes of ``_INCREMENTAL_MIN`` visits or more (if ``incremental``), else whole."""
+    if incremental and rlen[v] >= _INCREMENTAL_MIN:
+        _insert_refresh(v, i, c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
+                        due, svc, demand, v_start, v_end, v_early, v_late, tt, dd)
+    else:
+        _insert_at(v, i, c, routes, rlen, where)
+        _refresh(v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                 v_start, v_end, v_early, v_late, tt, dd)
+
+
+@_jit
 def _duration_ok(v, routes, rlen, cl_loc, ready, due, svc, v_start, v_end, v_early, v_late,
                  v_maxdur, tt):
     """Exact shift-length check (departure delayed to absorb waiting, as the checker does)."""
@@ -409,14 +423,8 @@ def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl
             true_spent += v_fixed_true[best_v] - v_fixed[best_v]
         if spent >= room and true_spent >= true_room:
             return False
-        if incremental and rlen[best_v] >= _INCREMENTAL_MIN:
-            _insert_refresh(best_v, best_i, c, routes, rlen, where, est, lst, load, rdist,
-                            cl_loc, ready, due, svc, demand, v_start, v_end, v_early, v_late,
-                            tt, dd)
-        else:
-            _insert_at(best_v, best_i, c, routes, rlen, where)
-            _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
-                     demand, v_start, v_end, v_early, v_late, tt, dd)
+        _place(best_v, best_i, c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
+               due, svc, demand, v_start, v_end, v_early, v_late, tt, dd, incremental)
     return True
 
 
@@ -447,14 +455,8 @@ def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, whe
             continue
         if rlen[best_v] == 0:
             used += 1
-        if rlen[best_v] >= _INCREMENTAL_MIN:
-            _insert_refresh(best_v, best_i, c, routes, rlen, where, est, lst, load, rdist,
-                            cl_loc, ready, due, svc, demand, v_start, v_end, v_early, v_late,
-                            tt, dd)
-        else:
-            _insert_at(best_v, best_i, c, routes, rlen, where)
-            _refresh(best_v, routes, rlen, est, lst, load, rdist, cl_loc, ready, due, svc,
-                     demand, v_start, v_end, v_early, v_late, tt, dd)
+        _place(best_v, best_i, c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready,
+               due, svc, demand, v_start, v_end, v_early, v_late, tt, dd, True)
     return n_pending
 
 

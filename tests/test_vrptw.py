@@ -398,6 +398,16 @@ def _tight_problem(seed: int, n: int) -> RoutingProblem:
     return RoutingProblem((Depot(0, TimeWindow(0, 600)),), clients, (fleet,), dist, dist)
 
 
+def _constructed(problem: RoutingProblem, seed: int) -> tuple[Sisr, list[list[int]]]:
+    """A SISR solver for ``problem`` and its greedy plan (which must exist)."""
+    from planner.sisr import Sisr
+
+    sisr = Sisr(problem, seed=seed)
+    plan = sisr.construct()
+    assert plan is not None
+    return sisr, plan
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_best_insertion_finds_the_cheapest_place_the_checker_accepts(seed: int):
     # The insertion scan stops at the first place whose departure is past the client's
@@ -406,9 +416,7 @@ def test_best_insertion_finds_the_cheapest_place_the_checker_accepts(seed: int):
     import planner.sisr as ls
 
     problem = _tight_problem(seed, 30)
-    sisr = ls.Sisr(problem, seed=seed)
-    plan = sisr.construct()
-    assert plan is not None
+    sisr, plan = _constructed(problem, seed)
     seen_empty = np.zeros(problem.n_vehicles, dtype=np.bool_)
     for c in range(problem.n_clients):
         without = [[x for x in r if x != c] for r in plan]
@@ -446,9 +454,7 @@ def test_insertion_scan_skips_only_places_the_checker_rejects():
                     for i, o in enumerate(opens))
     fleet = VehicleType(count=n, capacity=(n,), shift=TimeWindow(0, 3000))
     problem = RoutingProblem((Depot(0, TimeWindow(0, 3000)),), clients, (fleet,), dist, dist)
-    sisr = ls.Sisr(problem, seed=0)
-    plan = sisr.construct()
-    assert plan is not None
+    sisr, plan = _constructed(problem, 0)
     skipped = 0
     for c in range(n):
         without = [[x for x in r if x != c] for r in plan]
@@ -471,9 +477,7 @@ def test_insert_refresh_matches_a_full_refresh_bit_for_bit(seed: int):
     import planner.sisr as ls
 
     problem = _tight_problem(seed, 30)
-    sisr = ls.Sisr(problem, seed=seed)
-    plan = sisr.construct()
-    assert plan is not None
+    sisr, plan = _constructed(problem, seed)
     rng = np.random.default_rng(seed)
     out = [int(c) for c in rng.choice(problem.n_clients, size=12, replace=False)]
     ruined = [[x for x in r if x not in out] for r in plan]
