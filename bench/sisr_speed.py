@@ -3,7 +3,7 @@
 Run: ``python bench/sisr_speed.py [--feature rejection|seek|incremental] [--instances
 homberger_200/rc1_2_1.txt ...] [--seconds 10] [--rounds 2]``.
 
-Features (both in ``planner.sisr``):
+Features (all in ``planner.sisr``):
 
 * ``rejection``: early rejection. With metric distances no insertion costs less than
   nothing, so a recreate can stop once its insertions have cost more than both the

@@ -6,8 +6,10 @@ Added here: whole-route removals now and then, restarts from a fresh constructio
 stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
 fleet-minimisation phase for vehicles-first objectives, a local search (relocate,
 exchange and 2-opt*) that polishes every new best plan, time-window orders for the
-recreate, and early rejection of recreates that can no longer be accepted. Everything runs
-in double precision on plain arrays; :func:`planner.routes.solve` decides when it is used.
+recreate, early rejection of recreates that can no longer be accepted, insertion scans
+that start at the first place that can be on time, and schedule caches updated from the
+insertion point on long routes. Everything runs in double precision on plain arrays;
+:func:`planner.routes.solve` decides when it is used.
 """
 
 from __future__ import annotations

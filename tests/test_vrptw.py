@@ -439,21 +439,27 @@ def test_best_insertion_finds_the_cheapest_place_the_checker_accepts(seed: int):
         assert evaluate(problem, trial).is_feasible()
 
 
-def test_insertion_scan_skips_only_places_the_checker_rejects():
-    # The scan starts each route at the place the bisection on latest starts returns; every
-    # place before it must be infeasible for the client, and on long tightly windowed routes
-    # the bisection must actually skip places (else the test above would not exercise it).
-    import planner.sisr as ls
-
+def _long_route_problem(n: int) -> RoutingProblem:
+    """Made-up: windows spread over a long day and no binding capacity, so that a few
+    routes carry many visits each (as on Gehring-Homberger type-2 instances)."""
     rng = np.random.default_rng(5)
-    n = 40
     xy = rng.uniform(0, 50, size=(n + 1, 2))
     dist = euclidean_matrix(xy)
     opens = np.sort(rng.uniform(0, 2000, size=n))
     clients = tuple(Client(i + 1, 10.0, (TimeWindow(float(o), float(o) + 150),), (1,))
                     for i, o in enumerate(opens))
     fleet = VehicleType(count=n, capacity=(n,), shift=TimeWindow(0, 3000))
-    problem = RoutingProblem((Depot(0, TimeWindow(0, 3000)),), clients, (fleet,), dist, dist)
+    return RoutingProblem((Depot(0, TimeWindow(0, 3000)),), clients, (fleet,), dist, dist)
+
+
+def test_insertion_scan_skips_only_places_the_checker_rejects():
+    # The scan starts each route at the place the bisection on latest starts returns; every
+    # place before it must be infeasible for the client, and on long tightly windowed routes
+    # the bisection must actually skip places (else the test above would not exercise it).
+    import planner.sisr as ls
+
+    n = 40
+    problem = _long_route_problem(n)
     sisr, plan = _constructed(problem, 0)
     skipped = 0
     for c in range(n):
@@ -498,6 +504,32 @@ def test_insert_refresh_matches_a_full_refresh_bit_for_bit(seed: int):
                     np.testing.assert_array_equal(got[u, :rlen[u]], want[u, :rlen[u]])
             else:
                 np.testing.assert_array_equal(got, want)
+
+
+def test_recreate_gives_the_same_plan_with_incremental_and_full_cache_updates():
+    # Through the recreate, long routes take the incremental path and short ones the full
+    # one; either way the plan and its caches must be those of full recomputation.
+    import planner.sisr as ls
+
+    problem = _long_route_problem(60)
+    sisr, plan = _constructed(problem, 0)
+    assert max(len(r) for r in plan) >= ls._INCREMENTAL_MIN + 10
+    out = plan[0][::3] + [c for r in plan[1:] for c in r[::4]]
+    ruined = [[x for x in r if x not in out] for r in plan]
+    results = []
+    for incremental in (True, False):
+        state = _search_state(sisr, ruined)
+        removed = np.array(out, dtype=np.int64)
+        assert ls._recreate(removed, removed.size, *state[:3], *state[3:], *sisr._static(),
+                            0.0, np.inf, np.inf, None, True, incremental)
+        results.append(state)
+    for k, (got, want) in enumerate(zip(*results, strict=True)):
+        if k in (3, 4):
+            rlen = results[0][1]
+            for u in range(len(rlen)):
+                np.testing.assert_array_equal(got[u, :rlen[u]], want[u, :rlen[u]])
+        else:
+            np.testing.assert_array_equal(got, want)
 
 
 def test_metric_check_accepts_plane_distances_and_rejects_shortcuts():
