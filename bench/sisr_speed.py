@@ -76,7 +76,7 @@ def run(problem, plan, fixed_acc, fleet: bool, seed: int, seconds: float, featur
     if feature == "rejection":
         sisr.metric = sisr.metric and on
     elif feature == "seek":
-        sisr.seek = sisr.seek and on
+        sisr.seek = on
     else:
         sisr.incremental = on
     tic = time.perf_counter()

@@ -434,7 +434,7 @@ def _recreate(removed, n_removed, routes, rlen, where, est, lst, load, rdist, cl
 def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, where, est, lst,
                       load, rdist, cl_loc, ready, due, svc, demand, cap, allowed, v_start,
                       v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt,
-                      dd, blink, seek=True):
+                      dd, blink):
     """Insert what fits using at most ``max_routes`` routes; the rest go to ``pending``.
 
     Returns how many clients were left out (the fleet-minimisation recreate step).
@@ -450,7 +450,7 @@ def _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, whe
         best_v, best_i, _ = _best_insertion(
             c, routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
             cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
-            v_cpd, v_class, tt, dd, blink, used < max_routes, seen_empty, seek)
+            v_cpd, v_class, tt, dd, blink, used < max_routes, seen_empty)
         if best_v < 0:
             pending[n_pending] = c
             n_pending += 1
@@ -1090,7 +1090,7 @@ def _used_routes(rlen):
 def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, absence,
                  best_routes, best_rlen, min_routes, cl_loc, ready, due, svc, demand, cap,
                  allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed, v_cpd,
-                 v_class, tt, dd, adj, c_bar, l_max, blink, bypass, seek):
+                 v_class, tt, dd, adj, c_bar, l_max, blink, bypass):
     """Fleet minimisation of the SISR paper: drive the route count down.
 
     The current solution uses at most ``max_routes`` routes and leaves ``pend[:n_pend]``
@@ -1147,8 +1147,7 @@ def _fleet_chunk(iters, seed, cur_routes, cur_rlen, pend, n_pend, max_routes, ab
         w_n = _recreate_partial(removed, k, max_routes, w_pend, w_routes, w_rlen, w_where,
                                 w_est, w_lst, w_load, w_rdist, cl_loc, ready, due, svc,
                                 demand, cap, allowed, v_start, v_end, v_early, v_late,
-                                v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink,
-                                seek)
+                                v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink)
         s_new = 0
         for j in range(w_n):
             s_new += absence[w_pend[j]]
@@ -1285,11 +1284,11 @@ class Sisr:
         self.metric = _is_metric(self.dd, np.unique(np.concatenate(
             (self.cl_loc, self.v_start, self.v_end)))) and bool(
             np.all(self.v_cpd >= 0) and np.all(self.v_fixed >= 0))
-        # Insertion scans start by bisection on the latest starts (see _best_insertion);
-        # RoutingProblem already rejects negative times, this only keeps the kernel honest.
-        self.seek = bool(np.all(self.tt >= 0) and np.all(self.svc >= 0))
-        # Recreate updates a route's caches from the insertion point (see _insert_refresh);
-        # off only for bench/sisr_speed.py's baseline.
+        # The cost phase's recreate starts insertion scans by bisection on the latest starts
+        # (_best_insertion; RoutingProblem rejects negative times, so they never decrease
+        # along a route) and updates a long route's caches from the insertion point
+        # (_insert_refresh). Both are switched off only for bench/sisr_speed.py's baseline.
+        self.seek = True
         self.incremental = True
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
@@ -1370,7 +1369,7 @@ class Sisr:
             n_pend, max_routes = _fleet_chunk(
                 iters, int(rng.integers(2**31 - 1)), cur_r, cur_l, pend, n_pend, max_routes,
                 absence, best_r, best_l, lower, *static, self.adj, c_bar, l_max, _SISR_BLINK,
-                _BYPASS, self.seek)
+                _BYPASS)
             took = time.perf_counter() - tic
             self.fleet_iterations += iters
             now_used = int(np.count_nonzero(best_l))
@@ -1535,4 +1534,4 @@ def _exercise_kernels() -> None:
         _fleet_chunk(5, 0, cur_r, cur_l, np.zeros(n, dtype=np.int64), 0,
                      int(np.count_nonzero(cur_l)), np.zeros(n, dtype=np.int64), cur_r.copy(),
                      cur_l.copy(), 1, *sisr._static(), sisr.adj, _SISR_CBAR, _SISR_LMAX,
-                     _SISR_BLINK, _BYPASS, sisr.seek)
+                     _SISR_BLINK, _BYPASS)
