@@ -68,6 +68,12 @@ _FLEET_SHARE = 0.4
 # travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
 # full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
 _FLEET_ACCEPT = 2.0
+# ... split into this many equal epochs, each a whole anneal from the fleet phase's plan.
+# Which basin a run settles in is largely chance and is decided in its first seconds, and a
+# 12 s anneal ends about as well as a 30 s one, so two draws beat one long one (GH 200
+# RC2_2_6, R2_2_1, RC1_2_1, RC2_2_5, one chain, 30 s, six seeds: mean gap 3.89 % with one
+# epoch, 2.60 % with two, 3.15 % with three; bench/README.md).
+_FLEET_EPOCHS = 2
 # Recreate: routes at least this long get their caches updated from the insertion point
 # (_insert_refresh); shorter ones are recomputed whole, which is cheaper there.
 _INCREMENTAL_MIN = 20
@@ -1290,6 +1296,7 @@ class Sisr:
         # (_insert_refresh). Both are switched off only for bench/sisr_speed.py's baseline.
         self.seek = True
         self.incremental = True
+        self.epochs = _FLEET_EPOCHS
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
@@ -1411,17 +1418,47 @@ class Sisr:
     def _anneal(self, plan: Sequence[Sequence[int]], deadline: float,
                 reporter: Callable[[str, float], None], fixed_acc: np.ndarray,
                 fleet: bool) -> list[list[int]]:
-        """The SISR cost phase: ruin and recreate with annealing until ``deadline``."""
-        cur_r, cur_l = self._arrays(plan)
-        best_r, best_l = cur_r.copy(), cur_l.copy()
+        """The SISR cost phase: ruin and recreate with annealing until ``deadline``.
+
+        After the fleet phase the budget is split into ``_FLEET_EPOCHS`` equal epochs, each
+        a whole hot-to-cold anneal from the fleet phase's plan on its own random stream; the
+        best plan of any epoch wins (see ``_FLEET_EPOCHS`` for why).
+        """
         start = time.perf_counter()
+        budget = max(1e-9, deadline - start)
         # Temperatures scale with the mean travel cost per visit (fixed vehicle costs left
         # out: they may be huge to rank fleet size first), cooled exponentially over time.
         travel = self._travel(plan)
         per_visit = max(travel, 1e-9) / max(1, self.problem.n_clients)
         t_hot, t_cold = (_T_HOT_FLEET if fleet else _T_HOT) * per_visit, _T_COLD * per_visit
-        static = self._static()
         rng = np.random.default_rng(self.seed)
+        best = math.inf
+
+        def report(cost: float) -> None:
+            nonlocal best
+            if cost < best - 1e-9:
+                best = cost
+                reporter("improve", cost)
+
+        if not fleet:
+            return self._epoch(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, None)[0]
+        epochs = [self._epoch(plan, start + (k + 1) * budget / self.epochs, rng, t_hot, t_cold,
+                              fixed_acc, report, plan) for k in range(self.epochs)]
+        return min(epochs, key=lambda found: found[1])[0]
+
+    def _epoch(self, plan: Sequence[Sequence[int]], deadline: float,
+               rng: np.random.Generator, t_hot: float, t_cold: float, fixed_acc: np.ndarray,
+               report: Callable[[float], None],
+               restart: Sequence[Sequence[int]] | None) -> tuple[list[list[int]], float]:
+        """Anneal from ``plan`` until ``deadline``; returns the best plan and its cost.
+
+        ``restart`` is the plan a stalled search starts again from (None: a fresh greedy
+        construction).
+        """
+        cur_r, cur_l = self._arrays(plan)
+        best_r, best_l = cur_r.copy(), cur_l.copy()
+        start = time.perf_counter()
+        static = self._static()
         iters = 200
         best = math.inf
         budget = max(1e-9, deadline - start)
@@ -1442,7 +1479,7 @@ class Sisr:
                 # seconds, and re-heating from its best plan leads back there (GH 200
                 # RC2_2_5/RC2_2_6, six runs: after 12 s no run's best moved by more than
                 # 0.3 points, at 0.9-7.8 % over the best-known plan).
-                fresh = (plan if fleet
+                fresh = (restart if restart is not None
                          else self.construct(int(rng.integers(2**31 - 1))))
                 if fresh is not None:
                     cur_r, cur_l = self._arrays(fresh)
@@ -1460,12 +1497,12 @@ class Sisr:
             if best_cost < best - 1e-9:
                 best = best_cost
                 last_best = time.perf_counter()
-                reporter("improve", best_cost)
+                report(best_cost)
             # Aim for slices of ~0.1 s, never past the deadline.
             rate = iters / max(took, 1e-6)
             iters = int(max(20, min(rate * 0.1, rate * max(0.0, deadline - time.perf_counter())
                                     * 0.9)))
-        return self._plan(best_r, best_l)
+        return self._plan(best_r, best_l), best
 
 
 class KernelLoader:

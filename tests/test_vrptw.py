@@ -275,6 +275,42 @@ def test_fleet_phase_only_when_vehicles_cost_more_than_a_route():
     assert result.is_feasible() and result.n_vehicles == 8
 
 
+def test_cost_phase_after_the_fleet_phase_runs_equal_epochs_and_keeps_the_best():
+    from planner.sisr import _FLEET_EPOCHS, Sisr
+
+    warm_up()
+    problem = _packing_problem(fixed_cost=10_000.0)
+    singletons = [[c] for c in range(problem.n_clients)]
+    sisr = Sisr(problem, seed=3)
+    epochs: list[tuple] = []
+    real_epoch = sisr._epoch
+
+    def recorded(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, restart):
+        began = time.perf_counter()
+        found, cost = real_epoch(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, restart)
+        epochs.append((plan, restart, began, deadline, found, cost))
+        return found, cost
+
+    sisr._epoch = recorded
+    deadline = time.perf_counter() + 2.0
+    plan = sisr.run(singletons, deadline, lambda phase, cost: None)
+    assert _FLEET_EPOCHS >= 2 and len(epochs) == _FLEET_EPOCHS
+    fleet_plan = epochs[0][0]
+    assert evaluate(problem, fleet_plan).n_vehicles == 8
+    for start_plan, restart, _, _, _, _ in epochs:
+        # Every epoch starts from, and restarts to, the fleet phase's plan.
+        assert start_plan == fleet_plan and restart == fleet_plan
+    # The epochs share the cost phase's budget equally and the last one ends at the deadline.
+    cost_start = epochs[0][2]
+    lengths = [e[3] - cost_start for e in epochs]
+    assert lengths[-1] == pytest.approx(deadline - cost_start)
+    assert lengths[0] == pytest.approx((deadline - cost_start) / _FLEET_EPOCHS, abs=0.01)
+    best = min(epochs, key=lambda e: e[5])
+    assert plan == best[4]
+    result = evaluate(problem, plan)
+    assert result.is_feasible() and result.cost() == pytest.approx(best[5])
+
+
 def _search_state(sisr: Sisr, plan: list[list[int]]) -> tuple:
     """The kernels' view of ``plan``: (routes, rlen, where, est, lst, load, rdist)."""
     import planner.sisr as ls
