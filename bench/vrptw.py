@@ -41,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import planner.sisr as sisr  # noqa: E402
 from planner.model import RoutingProblem  # noqa: E402
 from planner.result import evaluate  # noqa: E402
 from planner.routes import solve, warm_up  # noqa: E402
@@ -169,6 +170,7 @@ def run_one(problem: RoutingProblem, name: str, objective: str, seed: int,
         "clients": problem.n_clients,
         "time_limit_s": args.time_limit,
         "whistle_workers": args.workers,
+        "fleet_epochs": args.fleet_epochs,
         "whistle_feasible": res.is_feasible(),
         "whistle_vehicles": res.n_vehicles,
         "whistle_distance": res.distance,
@@ -263,9 +265,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--objective", choices=["auto", "distance", "hierarchical"], default="auto",
                     help="auto: distance-only where a distance-only reference exists "
                     "(Solomon), else vehicles first (Gehring-Homberger)")
+    ap.add_argument("--fleet-epochs", type=int, default=sisr._FLEET_EPOCHS,
+                    help="epochs of a lone chain's cost phase after the fleet phase (default "
+                    f"{sisr._FLEET_EPOCHS}; parallel chains run one each; other values only "
+                    "to measure the choice)")
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error(f"--workers: expected a whole number >= 1, got {args.workers}")
+    if args.fleet_epochs < 1:
+        ap.error(f"--fleet-epochs: expected a whole number >= 1, got {args.fleet_epochs}")
+    sisr._FLEET_EPOCHS = args.fleet_epochs  # read by a lone chain's Sisr when it is built
     print(HEADER, file=sys.stderr)
     rows = run(args)
     print(summary(rows), file=sys.stderr)

@@ -18,9 +18,11 @@ How a solve spends its time budget
    With ``workers`` > 1 that many independent chains run in threads (the kernels release
    the GIL) and the best plan wins: on a tight fleet one chain's outcome is largely the basin
    its first seconds fall into, and a second chain on a free core rarely falls into a bad
-   one too. The numba kernels are cached on disk; a process loads them on first use (call
-   :func:`warm_up` to do it up front). While they are not loaded, OR-Tools does the work, so
-   the time limit holds even on the first run after an install, when they are compiled.
+   one too. A lone chain draws twice instead: after the fleet phase it runs two shorter
+   anneals from the fleet plan and keeps the better. The numba kernels are cached on disk;
+   a process loads them on first use (call :func:`warm_up` to do it up front). While they
+   are not loaded, OR-Tools does the work, so the time limit holds even on the first run
+   after an install, when they are compiled.
 3. **Check.** The best plan is re-evaluated by :func:`planner.result.evaluate`, which trusts no
    solver number. If the improver's plan failed that check the OR-Tools plan is returned.
 
@@ -182,7 +184,9 @@ def _sisr_chains(problem: RoutingProblem, plan: Sequence[Sequence[int]], seed: i
     (locked) reporter; a feasible plan beats an infeasible one, then the lower cost wins.
     """
     def chain(k: int) -> list[list[int]] | None:
-        return Sisr(problem, seed + _CHAIN_SEED_STEP * k).run(plan, deadline, reporter)
+        # A lone chain splits its cost phase in epochs; parallel chains are the draws.
+        sisr = Sisr(problem, seed + _CHAIN_SEED_STEP * k, chains=workers)
+        return sisr.run(plan, deadline, reporter)
 
     if workers == 1:  # in this thread, and no second check of the one plan
         return chain(0)

@@ -68,11 +68,14 @@ _FLEET_SHARE = 0.4
 # travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
 # full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
 _FLEET_ACCEPT = 2.0
-# ... split into this many equal epochs, each a whole anneal from the fleet phase's plan.
-# Which basin a run settles in is largely chance and is decided in its first seconds, and a
-# 12 s anneal ends about as well as a 30 s one, so two draws beat one long one (GH 200
-# RC2_2_6, R2_2_1, RC1_2_1, RC2_2_5, one chain, 30 s, six seeds: mean gap 3.89 % with one
-# epoch, 2.60 % with two, 3.15 % with three; bench/README.md).
+# ... split, in a solve with one search chain, into this many equal epochs, each a whole
+# anneal from the fleet phase's plan. The basin a run settles in is largely chance, decided
+# in its first seconds, and a 12 s anneal ends about as well as a 30 s one, so two draws
+# beat one long one (GH 200 RC2_2_6, R2_2_1, RC1_2_1, RC2_2_5, one chain, 30 s, six seeds:
+# mean gap 3.89 % with one epoch, 2.60 % with two, 3.15 % with three; over all 60 GH 200 at
+# one seed the two were even, 0.59 % against 0.62 %). Parallel chains are
+# the draws themselves: with two chains, two epochs each did worse than one (R2_2_1,
+# RC2_2_3-6, four seeds: 2.06 % against 1.23 %; bench/README.md).
 _FLEET_EPOCHS = 2
 # Recreate: routes at least this long get their caches updated from the insertion point
 # (_insert_refresh); shorter ones are recomputed whole, which is cheaper there.
@@ -1229,7 +1232,8 @@ def _is_metric(dd: np.ndarray, locations: np.ndarray) -> bool:
 class Sisr:
     """Python side of the SISR improver: arrays, time slicing, temperatures, progress."""
 
-    def __init__(self, problem: RoutingProblem, seed: int):
+    def __init__(self, problem: RoutingProblem, seed: int, chains: int = 1):
+        """``chains``: how many independent chains the solve runs (see ``_FLEET_EPOCHS``)."""
         p = self.problem = problem
         self.seed = seed
         self.iterations = self.fleet_iterations = 0  # counters for benchmarks
@@ -1296,7 +1300,7 @@ class Sisr:
         # (_insert_refresh). Both are switched off only for bench/sisr_speed.py's baseline.
         self.seek = True
         self.incremental = True
-        self.epochs = _FLEET_EPOCHS
+        self.epochs = _FLEET_EPOCHS if chains == 1 else 1
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
@@ -1420,8 +1424,8 @@ class Sisr:
                 fleet: bool) -> list[list[int]]:
         """The SISR cost phase: ruin and recreate with annealing until ``deadline``.
 
-        After the fleet phase the budget is split into ``_FLEET_EPOCHS`` equal epochs, each
-        a whole hot-to-cold anneal from the fleet phase's plan on its own random stream; the
+        After the fleet phase the budget is split into ``self.epochs`` equal epochs, each a
+        whole hot-to-cold anneal from the fleet phase's plan on its own random stream; the
         best plan of any epoch wins (see ``_FLEET_EPOCHS`` for why).
         """
         start = time.perf_counter()

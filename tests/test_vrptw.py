@@ -275,13 +275,8 @@ def test_fleet_phase_only_when_vehicles_cost_more_than_a_route():
     assert result.is_feasible() and result.n_vehicles == 8
 
 
-def test_cost_phase_after_the_fleet_phase_runs_equal_epochs_and_keeps_the_best():
-    from planner.sisr import _FLEET_EPOCHS, Sisr
-
-    warm_up()
-    problem = _packing_problem(fixed_cost=10_000.0)
-    singletons = [[c] for c in range(problem.n_clients)]
-    sisr = Sisr(problem, seed=3)
+def _recorded_epochs(sisr: Sisr) -> list[tuple]:
+    """Wrap ``sisr._epoch`` to record (plan, restart, began, deadline, found, cost) per call."""
     epochs: list[tuple] = []
     real_epoch = sisr._epoch
 
@@ -292,6 +287,17 @@ def test_cost_phase_after_the_fleet_phase_runs_equal_epochs_and_keeps_the_best()
         return found, cost
 
     sisr._epoch = recorded
+    return epochs
+
+
+def test_cost_phase_after_the_fleet_phase_runs_equal_epochs_and_keeps_the_best():
+    from planner.sisr import _FLEET_EPOCHS, Sisr
+
+    warm_up()
+    problem = _packing_problem(fixed_cost=10_000.0)
+    singletons = [[c] for c in range(problem.n_clients)]
+    sisr = Sisr(problem, seed=3)
+    epochs = _recorded_epochs(sisr)
     deadline = time.perf_counter() + 2.0
     plan = sisr.run(singletons, deadline, lambda phase, cost: None)
     assert _FLEET_EPOCHS >= 2 and len(epochs) == _FLEET_EPOCHS
@@ -309,6 +315,39 @@ def test_cost_phase_after_the_fleet_phase_runs_equal_epochs_and_keeps_the_best()
     assert plan == best[4]
     result = evaluate(problem, plan)
     assert result.is_feasible() and result.cost() == pytest.approx(best[5])
+
+
+def test_a_chain_among_several_gets_one_whole_anneal_after_the_fleet_phase():
+    from planner.sisr import Sisr
+
+    warm_up()
+    problem = _packing_problem(fixed_cost=10_000.0)
+    sisr = Sisr(problem, seed=3, chains=2)
+    epochs = _recorded_epochs(sisr)
+    deadline = time.perf_counter() + 1.0
+    plan = sisr.run([[c] for c in range(problem.n_clients)], deadline, lambda p, c: None)
+    assert len(epochs) == 1 and epochs[0][3] == deadline
+    assert plan == epochs[0][4] and evaluate(problem, plan).is_feasible()
+
+
+def test_solve_tells_each_chain_how_many_run(monkeypatch):
+    import planner.routes as routes
+
+    warm_up()
+    built: list[int] = []
+    real = routes.Sisr
+
+    def counted(problem, seed, chains=1):
+        built.append(chains)
+        return real(problem, seed, chains)
+
+    monkeypatch.setattr(routes, "Sisr", counted)
+    problem = _packing_problem(fixed_cost=10_000.0)
+    assert solve(problem, 1.0, workers=1, improver="sisr").is_feasible()
+    assert built and set(built) == {1}  # the construction's helper is a lone Sisr too
+    built.clear()
+    assert solve(problem, 1.0, workers=2, improver="sisr").is_feasible()
+    assert built.count(2) == 2
 
 
 def _search_state(sisr: Sisr, plan: list[list[int]]) -> tuple:
@@ -677,7 +716,7 @@ def test_parallel_chains_prefer_a_feasible_plan_to_a_cheaper_broken_one(
     by_seed = {0: ok[-1], 1000: broken, 2000: ok[0]}
 
     class Fixed:
-        def __init__(self, problem: RoutingProblem, seed: int):
+        def __init__(self, problem: RoutingProblem, seed: int, chains: int = 1):
             self.seed = seed
 
         def run(self, plan, deadline, reporter):  # type: ignore[no-untyped-def]
