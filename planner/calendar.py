@@ -9,9 +9,10 @@ Model (OR-Tools CP-SAT)
 -----------------------
 Decisions are made per *part* (:mod:`planner.joint`): everything one team checks at one object
 in one due window. ``x[p, d]`` is true when part ``p`` is done on working day ``d``; only days in
-its window on which its team fields a crew are candidates. ``z[o, d]`` is true when object ``o``
-gets a combinable visit on day ``d`` (implied by any of its parts on that day), so parts of
-several teams on the same day are one joint visit with every team present.
+its window on which its team fields a crew are candidates. ``z[o, d, n]`` is true when object
+``o`` gets a combinable visit on day ``d`` (``n``: on the night duty, see
+:mod:`planner.joint`), implied by any of its parts then, so parts of several teams on the
+same day and duty are one joint visit with every team present.
 
 Hard rules
     * each part on at most one day (``y[p]`` = placed); a part not placed is penalised and
@@ -159,7 +160,7 @@ def solve_instance(inst: CalendarInstance) -> CalendarPlan:
     booked = np.zeros_like(inst.capacity)
     for p in parts:
         if day[p.id] >= 0:
-            booked[p.unit, day[p.id]] += p.load_min
+            booked[p.slot, day[p.id]] += p.load_min
     for p in parts:
         if day[p.id] < 0 and p.id not in reasons:
             reasons[p.id] = diagnose(inst, parts, spacing, day, booked, p.id, coordinate=True)
@@ -200,12 +201,12 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
     in_block = {p.id for p in block}
     fixed = {int(i): int(d) for i, d in enumerate(day) if d >= 0}
     booked = np.zeros_like(inst.capacity)
-    obj_days: dict[int, set[int]] = defaultdict(set)
+    obj_days: dict[int, set[tuple[int, bool]]] = defaultdict(set)
     for pid, d in fixed.items():
         q = parts[pid]
-        booked[q.unit, d] += q.load_min
+        booked[q.slot, d] += q.load_min
         if q.combinable:
-            obj_days[q.obj].add(d)
+            obj_days[q.obj].add((d, q.night))
     preds: dict[int, list[tuple[int, int]]] = defaultdict(list)
     succs: dict[int, list[tuple[int, int]]] = defaultdict(list)
     inner: list[tuple[int, int, int]] = []
@@ -222,14 +223,14 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
         keep = []
         for d in p.cand.tolist():
             t = int(ordn[d])
-            if booked[p.unit, d] + p.load_min > inst.capacity[p.unit, d]:
+            if booked[p.slot, d] + p.load_min > inst.capacity[p.slot, d]:
                 continue
             if any(day[q] >= 0 and t - int(ordn[day[q]]) < g for q, g in preds[p.id]):
                 continue
             if any(day[q] >= 0 and int(ordn[day[q]]) - t < g for q, g in succs[p.id]):
                 continue
-            if p.combinable and any(h != d and abs(int(ordn[h]) - t) < gap_n
-                                    for h in obj_days[p.obj]):
+            if p.combinable and any((h, hn) != (d, p.night) and abs(int(ordn[h]) - t) < gap_n
+                                    for h, hn in obj_days[p.obj]):
                 continue
             keep.append(d)
         cand[p.id] = keep
@@ -250,33 +251,33 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
             v = m.new_bool_var(f"x{p.id}_{d}")
             x[(p.id, d)] = v
             vs.append(v)
-            by_ud[(p.unit, d)].append((p.load_min, v))
+            by_ud[(p.slot, d)].append((p.load_min, v))
             if p.combinable:
-                by_od[(p.obj, d)].append(v)
+                by_od[(p.obj, d, p.night)].append(v)
         y[p.id] = m.new_bool_var(f"y{p.id}")
         m.add(sum(vs) == y[p.id])
-    z: dict[tuple[int, int], cp_model.IntVar] = {}
-    for (o, d), vs in by_od.items():
-        zv = m.new_bool_var(f"z{o}_{d}")
-        z[(o, d)] = zv
+    z: dict[tuple[int, int, bool], cp_model.IntVar] = {}  # (object, day, night duty)
+    for (o, d, night), vs in by_od.items():
+        zv = m.new_bool_var(f"z{o}_{d}{'n' if night else ''}")
+        z[(o, d, night)] = zv
         for v in vs:
             m.add_implication(v, zv)
         m.add_bool_or(vs).only_enforce_if(zv)
     for p in block:  # redundant, but gives the LP relaxation the visit bound directly
         if p.combinable and p.id in y:
-            m.add(sum(z[(p.obj, d)] for d in cand[p.id]) >= y[p.id])
-    per_obj: dict[int, list[int]] = defaultdict(list)
-    for o, d in z:
-        per_obj[o].append(d)
-    for o, ds in per_obj.items():
+            m.add(sum(z[(p.obj, d, p.night)] for d in cand[p.id]) >= y[p.id])
+    per_obj: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for o, d, night in z:
+        per_obj[o].append((d, night))
+    for o, ds in per_obj.items():  # a day and a night visit are separate visits too
         ds.sort()
         last_end = -1
         for i in range(len(ds)):
             j = i
-            while j + 1 < len(ds) and ordn[ds[j + 1]] - ordn[ds[i]] < gap_n:
+            while j + 1 < len(ds) and ordn[ds[j + 1][0]] - ordn[ds[i][0]] < gap_n:
                 j += 1
             if j > i and j > last_end:
-                m.add_at_most_one(z[(o, ds[k])] for k in range(i, j + 1))
+                m.add_at_most_one(z[(o, *ds[k])] for k in range(i, j + 1))
                 last_end = j
     for a, b, g in inner:
         if a in y and b in y:
@@ -302,7 +303,7 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
     for p in block:
         d = int(hint[p.id])
         if d >= 0 and d in cand[p.id]:
-            load[(p.unit, d)] += p.load_min
+            load[(p.slot, d)] += p.load_min
     for (u, d), ld in load.items():
         cap = int(inst.capacity[u, d])
         hint_util[u] = max(hint_util[u], math.ceil(1000 * ld / cap) if cap else 0)
@@ -310,7 +311,7 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
         m.add_hint(v, int(hint[pid]) == d)
     for pid, v in y.items():
         m.add_hint(v, int(hint[pid]) in cand[pid])
-    hinted_days = {(parts[pid].obj, int(hint[pid])) for pid in y
+    hinted_days = {(parts[pid].obj, int(hint[pid]), parts[pid].night) for pid in y
                    if parts[pid].combinable and int(hint[pid]) in cand[pid]}
     for key, v in z.items():
         m.add_hint(v, key in hinted_days)
@@ -329,10 +330,11 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
     def value(days: Mapping[int, int]) -> float:
         """The model's objective for a placement of the block (day per part, -1: none)."""
         ok = {pid for pid in y if days.get(pid, -1) in cand[pid]}
-        used = {(parts[pid].obj, days[pid]) for pid in ok if parts[pid].combinable}
+        used = {(parts[pid].obj, days[pid], parts[pid].night) for pid in ok
+                if parts[pid].combinable}
         ld: dict[tuple[int, int], int] = defaultdict(int)
         for pid in ok:
-            ld[(parts[pid].unit, days[pid])] += parts[pid].load_min
+            ld[(parts[pid].slot, days[pid])] += parts[pid].load_min
         worst: dict[int, int] = defaultdict(int)
         for (u, d), v in ld.items():
             worst[u] = max(worst[u], math.ceil(1000 * v / int(inst.capacity[u, d])))
@@ -384,7 +386,8 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
 
 
 def _count_visits(block: Sequence[Part], day: np.ndarray) -> int:
-    comb = {(p.obj, int(day[p.id])) for p in block if p.combinable and day[p.id] >= 0}
+    comb = {(p.obj, int(day[p.id]), p.night) for p in block
+            if p.combinable and day[p.id] >= 0}
     return len(comb) + sum(1 for p in block if not p.combinable and day[p.id] >= 0)
 
 
@@ -438,24 +441,26 @@ def compare(plan: CalendarPlan, base: CalendarPlan) -> dict[str, Any]:
 
 
 def capacity_check(inst: CalendarInstance) -> list[dict[str, Any]]:
-    """Per team and month: minutes the joint parts need against the team's capacity.
+    """Per team, duty and month: minutes the joint parts need against the team's capacity.
 
     Computed before solving, from the checks each team must do (one part per object and
     window). ``over_min`` > 0 means the month cannot be done in full by that team.
     """
     need: Counter[tuple[int, str]] = Counter()
     for p in inst.parts("joint"):
-        need[(p.unit, p.start.strftime("%Y-%m"))] += p.load_min
+        need[(p.slot, p.start.strftime("%Y-%m"))] += p.load_min
     cap: Counter[tuple[int, str]] = Counter()
     for k, d in enumerate(inst.days):
-        for u in range(len(inst.units)):
-            if inst.available[u, k]:
-                cap[(u, d.strftime("%Y-%m"))] += int(inst.capacity[u, k])
+        for s in range(inst.capacity.shape[0]):
+            if inst.available[s, k]:
+                cap[(s, d.strftime("%Y-%m"))] += int(inst.capacity[s, k])
     rows = []
-    for (u, month), minutes in sorted(need.items()):
-        c = cap.get((u, month), 0)
-        rows.append({"team": inst.units[u].key, "month": month, "need_min": int(minutes),
-                     "capacity_min": int(c), "over_min": max(0, int(minutes - c))})
+    n = inst.n_units
+    for (s, month), minutes in sorted(need.items()):
+        c = cap.get((s, month), 0)
+        rows.append({"team": inst.units[s % n].key, "duty": "night" if s >= n else "day",
+                     "month": month, "need_min": int(minutes), "capacity_min": int(c),
+                     "over_min": max(0, int(minutes - c))})
     return rows
 
 

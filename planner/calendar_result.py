@@ -49,7 +49,8 @@ class Visit:
     ``joint`` is true when more than one team must be present (联合检查); ``combinable`` is
     false for a stand-alone check that always needs its own trip. ``minutes`` is the time on
     site of all its checks (setup once, :meth:`planner.items.ItemList.visit_duration`);
-    ``team_minutes`` is what each team books for it, travel allowance included.
+    ``team_minutes`` is what each team books for it, travel allowance included. ``duty`` is
+    ``"night"`` for a check made on the teams' night duty (:mod:`planner.duty`).
     """
 
     day: date
@@ -60,6 +61,7 @@ class Visit:
     combinable: bool
     minutes: int
     team_minutes: dict[str, int]
+    duty: str = "day"
 
     @property
     def teams(self) -> tuple[str, ...]:
@@ -81,7 +83,7 @@ class Visit:
         return {"object_id": self.object_id, "object_name": self.object_name,
                 "township": self.township, "items": list(self.items),
                 "departments": list(self.departments), "teams": list(self.teams),
-                "joint": self.joint, "combinable": self.combinable,
+                "joint": self.joint, "combinable": self.combinable, "duty": self.duty,
                 "minutes": self.minutes, "team_minutes": dict(self.team_minutes),
                 "checks": [c.as_dict() for c in self.checks]}
 
@@ -109,7 +111,8 @@ class Unplaced:
 
 @dataclass(frozen=True)
 class TeamDay:
-    """One team on one working day: certified officers, capacity and minutes booked."""
+    """One team on one working day: certified officers, capacity and minutes booked, for the
+    day duty and (``night_*``) the night duty."""
 
     team: str
     day: date
@@ -117,11 +120,22 @@ class TeamDay:
     available: bool
     capacity_min: int
     booked_min: int
+    night_available: bool = False
+    night_capacity_min: int = 0
+    night_booked_min: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"team": self.team, "day": self.day.isoformat(), "officers": self.officers,
                 "available": self.available, "capacity_min": self.capacity_min,
-                "booked_min": self.booked_min}
+                "booked_min": self.booked_min, "night_available": self.night_available,
+                "night_capacity_min": self.night_capacity_min,
+                "night_booked_min": self.night_booked_min}
+
+    def of(self, duty: str) -> tuple[bool, int, int]:
+        """(available, capacity, booked) of one duty."""
+        if duty == "night":
+            return self.night_available, self.night_capacity_min, self.night_booked_min
+        return self.available, self.capacity_min, self.booked_min
 
 
 @dataclass(frozen=True)
@@ -218,7 +232,7 @@ class CalendarPlan:
         out: list[str] = []
         working = set(self.working_days)
         seen: set[tuple[str, str, date]] = set()
-        booked: Counter[tuple[str, date]] = Counter()
+        booked: Counter[tuple[str, date, str]] = Counter()
         days = self.team_days()
         dates_of: dict[tuple[str, str], list[date]] = defaultdict(list)
         for v in self.visits:
@@ -237,17 +251,22 @@ class CalendarPlan:
                                "on the visit")
                 dates_of[(v.object_id, c.item)].append(v.day)
             for team, minutes in v.team_minutes.items():
-                booked[(team, v.day)] += minutes
+                booked[(team, v.day, v.duty)] += minutes
                 w = days.get((team, v.day))
-                if w is None or not w.available:
-                    out.append(f"{v.object_id} on {v.day}: team {team} is not available")
-        for (team, d), minutes in booked.items():
+                if w is None or not w.of(v.duty)[0]:
+                    out.append(f"{v.object_id} on {v.day}: team {team} is not available "
+                               f"({v.duty} duty)")
+        for (team, d, duty), minutes in booked.items():
             w = days.get((team, d))
-            if w is not None and minutes > w.capacity_min:
-                out.append(f"{team} on {d}: {minutes} min booked, capacity {w.capacity_min}")
-            if w is not None and minutes != w.booked_min:
-                out.append(f"{team} on {d}: workload says {w.booked_min} min, visits add up "
-                           f"to {minutes}")
+            if w is None:
+                continue
+            _, cap, said = w.of(duty)
+            if minutes > cap:
+                out.append(f"{team} on {d}: {minutes} min booked on the {duty} duty, capacity "
+                           f"{cap}")
+            if minutes != said:
+                out.append(f"{team} on {d}: workload says {said} min on the {duty} duty, "
+                           f"visits add up to {minutes}")
         for (obj, item), ds in dates_of.items():
             gap = self.spacing_days.get(item, 0)
             ds.sort()
@@ -270,6 +289,7 @@ class CalendarPlan:
                 "end": self.end.isoformat(), "objects": len(per),
                 "working_days": len(self.working_days), "visits": len(self.visits),
                 "joint_visits": sum(v.joint for v in self.visits),
+                "night_visits": sum(v.duty == "night" for v in self.visits),
                 "visits_per_object": round(len(self.visits) / n, 3),
                 "checks_placed": sum(len(v.checks) for v in self.visits),
                 "checks_unplaced": len(self.unplaced),

@@ -37,8 +37,17 @@ Times
 -----
 Inputs use minutes after midnight of the plan's day (the calendar's and the object file's
 unit); the plan stores seconds after midnight and shows local clock times ``HH:MM``. A
-visit's service must *start and end* inside the object's opening hours (and inside the visit
-windows of its items, e.g. night checks), so its start window is ``[open, close − service]``.
+visit's service must *start and end* inside the object's opening hours, or inside the visit
+window of its items when they set one (a night check is made when the site should be
+closed), so its start window is ``[open, close − service]``.
+
+Day and night duty
+------------------
+A plan routes one duty (:mod:`planner.duty`, :attr:`DayOptions.duty`): the day crews
+(08:30–17:30 with lunch) or the night duty (夜查, 19:00–01:00, no lunch break). A visit whose
+hours leave no room in the day shift but do at night is a night visit (the calendar books it
+on the night duty); each plan lists the other duty's visits as left to it, so nothing is
+dropped silently.
 On a joint visit each unit checks its own items at the same time (setup once each) and the
 crew leaves together, so the visit lasts as long as the longest unit's part
 (:func:`joint_minutes`). The lunch break (``lunch_min``, default 60 min) lies wholly inside
@@ -54,7 +63,8 @@ the rest are listed with a reason: ``opening_hours`` (no start time inside the o
 and item windows), ``outside_shift`` (no crew can reach it and be back within the shift),
 ``no_certified_crew`` (a unit it needs has no certified officer pair that day),
 ``no_crew_capacity`` (pairs exist but all of them cover more work in other crews) and
-``no_time`` (compatible crews exist but their days are full). Re-planning adds
+``no_time`` (compatible crews exist but their days are full), ``night_duty``/``day_duty``
+(routed by the other duty's plan). Re-planning adds
 ``displaced`` (:mod:`planner.replan`).
 """
 
@@ -78,7 +88,8 @@ from dispatch.teams.loader import TeamRoster
 from dispatch.teams.models import Member, Team
 from geo.boundaries import District
 from geo.traveltime import EstimateTravelTimes, TravelTimes
-from planner.items import ItemList, format_clock, parse_clock
+from planner.duty import DAY_SHIFT, DUTIES, NIGHT_SHIFT, Duty, duty_of
+from planner.items import ItemList, format_clock, format_window, parse_clock, parse_window
 from planner.model import (
     Break,
     Client,
@@ -117,8 +128,12 @@ class DayOptions:
 
     Parameters
     ----------
+    duty
+        Which visits this plan routes (:mod:`planner.duty`): ``"day"`` (the day crews) or
+        ``"night"`` (the night duty, 夜查); visits of the other duty are listed as left to it.
     shift
-        When crews may leave their base and must be back (08:30–17:30).
+        When crews may leave their base and must be back (day 08:30–17:30, night
+        19:00–01:00; an end before the start is the next morning).
     lunch_window, lunch_min
         The lunch break lasts ``lunch_min`` minutes and lies wholly inside the window.
     officers_per_crew
@@ -135,7 +150,7 @@ class DayOptions:
         Seed of the routing search.
     """
 
-    shift: tuple[int, int] = (510, 1050)
+    shift: tuple[int, int] = DAY_SHIFT
     lunch_window: tuple[int, int] = (690, 810)
     lunch_min: int = 60
     officers_per_crew: int = 2
@@ -143,8 +158,11 @@ class DayOptions:
     utilisation: float = 0.8
     time_limit_s: float = 10.0
     seed: int = 0
+    duty: Duty = "day"
 
     def validate(self) -> None:
+        if self.duty not in DUTIES:
+            raise DayPlanError(f"duty: {self.duty!r} is not one of {', '.join(DUTIES)}")
         s0, s1 = self.shift
         if not (0 <= s0 < s1 <= 36 * 60):
             raise DayPlanError(f"shift: {format_clock(s0)}-{format_clock(s1)} must start before "
@@ -168,20 +186,42 @@ class DayOptions:
     @classmethod
     def parse(cls, shift: str = "08:30-17:30", lunch: str = "11:30-13:30", lunch_min: int = 60,
               **kw: Any) -> DayOptions:
-        """Options from clock text (``"HH:MM-HH:MM"``); other fields as keywords."""
-        def window(text: str, name: str) -> tuple[int, int]:
+        """Options from clock text (``"HH:MM-HH:MM"``); other fields as keywords.
+
+        A shift whose end is before its start ends the next morning (``"19:00-01:00"``).
+        """
+        def window(text: str, name: str, wrap: bool) -> tuple[int, int]:
             try:
+                if wrap:
+                    return parse_window(text)
                 a, b = (parse_clock(p) for p in text.split("-"))
             except ValueError as exc:
                 raise DayPlanError(f"{name}: {text!r} is not HH:MM-HH:MM ({exc})") from exc
             return a, b
-        opts = cls(shift=window(shift, "shift"), lunch_window=window(lunch, "lunch"),
-                   lunch_min=lunch_min, **kw)
+        s = window(shift, "shift", True)
+        lw = window(lunch, "lunch", False)
+        if lw[1] <= s[0] and s[1] > 24 * 60:  # a lunch window after midnight of a night shift
+            lw = (lw[0] + 24 * 60, lw[1] + 24 * 60)
+        opts = cls(shift=s, lunch_window=lw, lunch_min=lunch_min, **kw)
         opts.validate()
         return opts
 
+    @classmethod
+    def for_duty(cls, duty: str = "day", shift: str | None = None, lunch: str | None = None,
+                 lunch_min: int | None = None, **kw: Any) -> DayOptions:
+        """Options for one duty; the shift and break not given are that duty's defaults
+        (day 08:30–17:30 with a 60 min lunch in 11:30–13:30, night 19:00–01:00 without one)."""
+        if duty not in DUTIES:
+            raise DayPlanError(f"duty: {duty!r} is not one of {', '.join(DUTIES)}")
+        night = duty == "night"
+        return cls.parse(shift or format_window(NIGHT_SHIFT if night else DAY_SHIFT),
+                         lunch or "11:30-13:30",
+                         (0 if night else 60) if lunch_min is None else lunch_min,
+                         duty=duty, **kw)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"shift": f"{format_clock(self.shift[0])}-{format_clock(self.shift[1])}",
+        return {"duty": self.duty,
+                "shift": f"{format_clock(self.shift[0])}-{format_clock(self.shift[1])}",
                 "lunch_window": f"{format_clock(self.lunch_window[0])}-"
                                 f"{format_clock(self.lunch_window[1])}",
                 "lunch_min": self.lunch_min, "officers_per_crew": self.officers_per_crew,
@@ -191,7 +231,7 @@ class DayOptions:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DayOptions:
         keep = {k: d[k] for k in ("officers_per_crew", "department_crews", "utilisation",
-                                  "time_limit_s", "seed") if k in d}
+                                  "time_limit_s", "seed", "duty") if k in d}
         return cls.parse(d.get("shift", "08:30-17:30"), d.get("lunch_window", "11:30-13:30"),
                          int(d.get("lunch_min", 60)), **keep)
 
@@ -207,7 +247,8 @@ class DayVisit:
     departments (for the record). ``open_min``/``close_min`` are the object's opening hours
     and ``item_window`` the intersection of its items' visit windows, minutes after midnight
     (ends may pass 1440). ``deadline`` further bounds the service *start* (an urgent visit:
-    now … now + 2 h). ``priority`` scales the prize for serving it (routine 1).
+    now … now + 2 h). ``priority`` scales the prize for serving it (routine 1). ``duty`` is
+    the duty that makes it (:func:`planner.duty.duty_of` unless the calendar said).
     """
 
     id: str
@@ -225,26 +266,38 @@ class DayVisit:
     items: tuple[str, ...] = ()
     departments: tuple[str, ...] = ()
     priority: int = 1
+    duty: Duty | None = None
+
+    def __post_init__(self) -> None:
+        if self.duty is None:
+            object.__setattr__(self, "duty", duty_of(self.open_min, self.close_min,
+                                                     self.item_window, self.minutes))
+        elif self.duty not in DUTIES:
+            raise DayPlanError(f"visits[{self.id}].duty: {self.duty!r} is not one of "
+                               f"{', '.join(DUTIES)}")
 
     @property
     def joint(self) -> bool:
         return len(self.units) > 1
 
     def start_window(self) -> tuple[int, int] | None:
-        """Minutes in which service may start so it starts and ends inside every window."""
-        lo, hi = self.open_min, self.close_min
-        if self.item_window is not None:
-            lo, hi = max(lo, self.item_window[0]), min(hi, self.item_window[1])
+        """Minutes in which service may start so it starts and ends inside its hours.
+
+        The items' visit window, when they set one, replaces the opening hours: a night check
+        of a construction site is made when the site should be closed.
+        """
+        lo, hi = self.item_window if self.item_window is not None else (self.open_min,
+                                                                          self.close_min)
         hi -= self.minutes
         if self.deadline is not None:
             lo, hi = max(lo, self.deadline[0]), min(hi, self.deadline[1])
         return (lo, hi) if lo <= hi else None
 
     def hours_text(self) -> str:
-        text = f"opening hours {format_clock(self.open_min)}-{format_clock(self.close_min)}"
         if self.item_window is not None:
-            text += (f", item window {format_clock(self.item_window[0])}-"
-                     f"{format_clock(self.item_window[1])}")
+            text = f"item window {format_window(self.item_window)}"
+        else:
+            text = f"opening hours {format_clock(self.open_min)}-{format_clock(self.close_min)}"
         if self.deadline is not None:
             text += (f", to start between {format_clock(self.deadline[0])} and "
                      f"{format_clock(self.deadline[1])}")
@@ -265,7 +318,7 @@ class DayVisit:
                    open_min=int(d["open_min"]), close_min=int(d["close_min"]),
                    item_window=pair(d.get("item_window")), deadline=pair(d.get("deadline")),
                    items=tuple(d.get("items", ())), departments=tuple(d.get("departments", ())),
-                   priority=int(d.get("priority", 1)))
+                   priority=int(d.get("priority", 1)), duty=d.get("duty"))
 
 
 def item_window(codes: Iterable[str], items: ItemList | None) -> tuple[int, int] | None:
@@ -351,7 +404,7 @@ def visits_from_calendar(doc: Mapping[str, Any], day: date, objects: ObjectSet,
             id=vid, object_id=oid, name=obj.name, township=obj.township, lon=obj.lon,
             lat=obj.lat, units=tuple(sorted(units)), minutes=minutes,
             open_min=obj.open_min, close_min=obj.close_min, item_window=item_window(codes, items),
-            items=codes, departments=tuple(v.get("departments") or ())))
+            items=codes, departments=tuple(v.get("departments") or ()), duty=v.get("duty")))
     return out
 
 
@@ -1290,6 +1343,11 @@ def plan_day(visits: Sequence[DayVisit], roster: TeamRoster, day: date, *, zone:
     all_pairs = {u: certified_pairs(u, roster, day, options) for u in units}
     candidates: list[DayVisit] = []
     for v in visits:
+        if v.duty != options.duty:
+            left[v.id] = (f"{v.duty}_duty", (
+                f"a {v.duty} visit ({v.hours_text()}): it is routed with the {v.duty} duty's "
+                f"crews (duty {v.duty!r}), not in this {options.duty} plan"))
+            continue
         w = v.start_window()
         if w is None:
             left[v.id] = ("opening_hours", f"its {v.hours_text()} leave no time to start "

@@ -26,6 +26,16 @@ Availability and capacity
     the zone) minutes, times ``department_share`` for county departments, which serve every
     zone. Each visit also costs a travel allowance (:func:`travel_allowance`).
 
+Night duty
+    A check whose hours (the item's visit window, else the object's opening hours) leave no
+    room inside the day shift but do at night (:mod:`planner.duty`: 渣土运输夜查, 工地夜间施工
+    噪声) cannot take a day crew's time. It books the team's *night duty* instead: up to
+    ``night_crews`` of the day's crews, ``night_min`` minutes each less the round trip. The
+    capacity arrays hold one row per team for the day duty, then one per team for the night
+    duty (a part's ``slot``). Combinable night checks of one object (a venue open only at
+    night) still form one joint night visit, never joined with a day visit; the anti-repeat
+    rule counts a day and a night visit of one object as separate visits.
+
 Parts
     A *joint* part is what one team checks at one object in one window: all its combinable
     checks there. Parts of different teams placed on the same day at the same object form one
@@ -53,7 +63,8 @@ from dispatch.teams.models import Team
 from dispatch.tickets.sla import calendar_source, is_working_day
 from geo.traveltime import TravelTimes
 from planner.calendar_result import CalendarPlan, Check, SolverStats, TeamDay, Unplaced, Visit
-from planner.items import EPOCH_YEAR, PatrolItem, due_offset
+from planner.duty import DAY_SHIFT, duty_of
+from planner.items import EPOCH_YEAR, PatrolItem, due_offset, format_window
 from planner.objects import Demand
 
 UnitKind = Literal["township", "department"]
@@ -92,6 +103,13 @@ class CalendarOptions:
         before the next; ``"none"`` solves the horizon in one model.
     seed
         Seed of the travel sampling and the baseline's tie-breaking.
+    day_shift
+        The day crews' office hours (minutes after midnight); a check that cannot be made
+        inside them but can at night goes to the night duty (:mod:`planner.duty`).
+    night_crews
+        Crews a team may send out on a working day's night duty (夜查); 0: none.
+    night_min
+        Minutes a night crew works.
     """
 
     anti_repeat_days: int = 7
@@ -104,6 +122,9 @@ class CalendarOptions:
     num_workers: int = 2
     decompose: Literal["month", "none"] = "month"
     seed: int = 7
+    day_shift: tuple[int, int] = DAY_SHIFT
+    night_crews: int = 1
+    night_min: int = 300
 
     def validate(self) -> None:
         checks = (
@@ -112,6 +133,8 @@ class CalendarOptions:
             ("officers_per_crew", self.officers_per_crew, 1, 10),
             ("visits_per_crew_day", self.visits_per_crew_day, 1, 100),
             ("num_workers", self.num_workers, 1, 64),
+            ("night_crews", self.night_crews, 0, 10),
+            ("night_min", self.night_min, 30, 12 * 60),
         )
         for name, value, lo, hi in checks:
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -124,6 +147,10 @@ class CalendarOptions:
             raise CalendarInputError(f"time_limit_s: {self.time_limit_s!r} must be > 0")
         if self.decompose not in ("month", "none"):
             raise CalendarInputError(f"decompose: {self.decompose!r} is not month or none")
+        s0, s1 = self.day_shift
+        if not 0 <= s0 < s1 <= 24 * 60:
+            raise CalendarInputError(f"day_shift: {format_window(self.day_shift)} must start "
+                                     "before it ends, within the day")
 
     def as_dict(self) -> dict[str, object]:
         return {"anti_repeat_days": self.anti_repeat_days, "shift_min": self.shift_min,
@@ -133,7 +160,9 @@ class CalendarOptions:
                 "unavailable": {k: sorted(d.isoformat() for d in v)
                                 for k, v in self.unavailable.items()},
                 "time_limit_s": self.time_limit_s, "num_workers": self.num_workers,
-                "decompose": self.decompose, "seed": self.seed}
+                "decompose": self.decompose, "seed": self.seed,
+                "day_shift": format_window(self.day_shift), "night_crews": self.night_crews,
+                "night_min": self.night_min}
 
 
 # -- due windows --------------------------------------------------------------------------------
@@ -219,7 +248,9 @@ class Part:
     """What one team checks at one object in one window, placed on one day by the calendar.
 
     ``cand`` holds the working-day indices it may use (window, team available, capacity at
-    least its load); ``load_min`` is the team's minutes for it including travel.
+    least its load); ``load_min`` is the team's minutes for it including travel. ``slot`` is
+    its row in the capacity arrays: ``unit`` for the day duty, ``unit`` + the number of
+    teams for the night duty (``night``).
     """
 
     id: int
@@ -232,6 +263,8 @@ class Part:
     load_min: int
     cand: np.ndarray
     department: str | None = None
+    night: bool = False
+    slot: int = -1
 
 
 def _catalogue_holds(cat: Catalogue, item: PatrolItem, township: str, day: date) -> bool:
@@ -293,8 +326,9 @@ def _depot_round_trip(teams: Sequence[Team], demand: Demand, travel: TravelTimes
 class CalendarInstance:
     """Everything the calendar and the baseline place, for one zone and horizon.
 
-    Arrays over teams × working days: ``officers`` (certified that day), ``crews``,
-    ``capacity`` (minutes) and ``available``.
+    Arrays over teams × working days: ``officers`` (certified that day) and ``crews``;
+    ``capacity`` (minutes) and ``available`` have a row per team for the day duty, then one
+    per team for the night duty (see the module docstring).
     """
 
     demand: Demand
@@ -393,8 +427,13 @@ class CalendarInstance:
         share = np.array([1.0 if u.kind == "township" else options.department_share
                           for u in units])
         per_crew = np.maximum(options.shift_min - depot, 0.0) * share
-        capacity = np.floor(crews * per_crew[:, None]).astype(np.int64)
-        available = (crews > 0) & ~unavail & (capacity > 0)
+        per_night = np.maximum(options.night_min - depot, 0.0) * share
+        capacity = np.vstack([
+            np.floor(crews * per_crew[:, None]),
+            np.floor(np.minimum(crews, options.night_crews) * per_night[:, None]),
+        ]).astype(np.int64)
+        off = np.vstack([~unavail & (crews > 0)] * 2)
+        available = off & (capacity > 0)
         info["depot_round_trip_min"] = {u.key: round(float(x), 1)
                                         for u, x in zip(units, depot, strict=True)}
 
@@ -433,32 +472,48 @@ class CalendarInstance:
             on_site = sum(i.duration_min for i in its)
         return math.ceil(on_site + self.travel_min)
 
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    def is_night(self, iv: ItemVisit) -> bool:
+        """True when the check can only be made on the night duty (:mod:`planner.duty`)."""
+        obj, item = self.demand.objects[iv.obj], self.demand.items[iv.item]
+        return duty_of(obj.open_min, obj.close_min, item.visit_window, item.duration_min,
+                       self.options.day_shift) == "night"
+
     def parts(self, mode: PartMode) -> list[Part]:
         """Group the placeable checks into parts (see the module docstring)."""
         groups: dict[tuple, list[int]] = defaultdict(list)
+        night: set[int] = set()
         for v, iv in enumerate(self.visits):
             if iv.unit < 0:
                 continue
             item = self.demand.items[iv.item]
+            if self.is_night(iv):
+                night.add(v)
             if not item.combinable:
                 key: tuple = ("solo", v)
             elif mode == "joint":
-                key = (iv.obj, iv.start, iv.end, iv.unit)
+                key = (iv.obj, iv.start, iv.end, iv.unit, v in night)
             else:
-                key = (iv.obj, iv.start, iv.end, iv.unit, iv.department)
+                key = (iv.obj, iv.start, iv.end, iv.unit, iv.department, v in night)
             groups[key].append(v)
         parts = []
         for members in groups.values():
             first = self.visits[members[0]]
+            is_night = members[0] in night
             comb = self.demand.items[first.item].combinable
             load = self.load([self.visits[v].item for v in members], comb)
             window = self.day_range(first.start, first.end)
-            ok = self.available[first.unit, window] & (self.capacity[first.unit, window] >= load)
+            slot = first.unit + self.n_units * is_night
+            ok = self.available[slot, window] & (self.capacity[slot, window] >= load)
             parts.append(Part(
                 id=len(parts), obj=first.obj, unit=first.unit, visits=tuple(members),
                 combinable=comb, start=first.start, end=first.end, load_min=load,
                 cand=window[ok],
-                department=first.department if mode == "department" or not comb else None))
+                department=first.department if mode == "department" or not comb else None,
+                night=is_night, slot=slot))
         parts.sort(key=lambda p: (p.start, p.obj, p.unit, p.visits))
         return [replace(p, id=i) for i, p in enumerate(parts)]
 
@@ -501,10 +556,15 @@ class CalendarInstance:
         if not (crew_days & ~self.unavailable[part.unit, window]).any():
             return "unavailable", (f"{unit.name} ({unit.key}) is marked unavailable on every "
                                    f"working day of {span}")
+        if part.night and self.options.night_crews == 0:
+            return "no_night_duty", (f"a night check (its hours leave no room in the day shift "
+                                     f"{format_window(self.options.day_shift)}) and the plan "
+                                     "fields no night crews (night_crews 0)")
+        duty = "night duty" if part.night else "day"
         return "capacity", (f"the visit needs {part.load_min} min but {unit.name} "
                             f"({unit.key}) has at most "
-                            f"{int(self.capacity[part.unit, window].max())} min on a day in "
-                            f"{span}")
+                            f"{int(self.capacity[part.slot, window].max())} min on a {duty} "
+                            f"in {span}")
 
 
 def _township_team(roster: TeamRoster, township: str) -> Team | None:
@@ -585,7 +645,7 @@ def place_greedy(inst: CalendarInstance, parts: Sequence[Part],
     """
     n_days = len(inst.days)
     day = np.full(len(parts), -1, dtype=np.int64)
-    booked = np.zeros((len(inst.units), n_days), dtype=np.int64)
+    booked = np.zeros_like(inst.capacity)
     cap = inst.capacity
     ordn = inst.ordinal
     gap_n = inst.options.anti_repeat_days
@@ -594,19 +654,19 @@ def place_greedy(inst: CalendarInstance, parts: Sequence[Part],
     for (a, b), g in spacing.items():
         preds[b].append((a, g))
         succs[a].append((b, g))
-    obj_days: dict[int, set[int]] = defaultdict(set)
+    obj_days: dict[int, set[tuple[int, bool]]] = defaultdict(set)  # (day, night) visited
 
     def put(p: Part, d: int) -> None:
         day[p.id] = d
-        booked[p.unit, d] += p.load_min
+        booked[p.slot, d] += p.load_min
         if p.combinable:
-            obj_days[p.obj].add(d)
+            obj_days[p.obj].add((d, p.night))
 
     for pid, d in (fixed or {}).items():
         put(parts[pid], d)
 
     def ok(p: Part, d: int) -> bool:
-        if booked[p.unit, d] + p.load_min > cap[p.unit, d]:
+        if booked[p.slot, d] + p.load_min > cap[p.slot, d]:
             return False
         t = ordn[d]
         for q, g in preds[p.id]:
@@ -615,11 +675,11 @@ def place_greedy(inst: CalendarInstance, parts: Sequence[Part],
         for q, g in succs[p.id]:
             if day[q] >= 0 and ordn[day[q]] - t < g:
                 return False
-        if coordinate and p.combinable:
-            for h in obj_days[p.obj]:
-                if h != d and abs(int(ordn[h]) - int(t)) < gap_n:
-                    return False
-        return True
+        return not (coordinate and p.combinable and repeats(obj_days[p.obj], d, p.night))
+
+    def repeats(visited: set[tuple[int, bool]], d: int, night: bool) -> bool:
+        return any((h, hn) != (d, night) and abs(int(ordn[h]) - int(ordn[d])) < gap_n
+                   for h, hn in visited)
 
     def util(u: int, d: int, extra: int) -> float:
         return (booked[u, d] + extra) / cap[u, d] if cap[u, d] > 0 else math.inf
@@ -632,12 +692,12 @@ def place_greedy(inst: CalendarInstance, parts: Sequence[Part],
         for p in sorted(todo, key=lambda p: (p.start, p.cand.size)):
             best = [d for d in p.cand.tolist() if ok(p, d)]
             if best:
-                put(p, min(best, key=lambda d: (util(p.unit, d, p.load_min), jitter[d])))
+                put(p, min(best, key=lambda d: (util(p.slot, d, p.load_min), jitter[d])))
         return Placement(day, booked)
 
     slots: dict[tuple, list[Part]] = defaultdict(list)
     for p in todo:
-        slots[(p.obj, p.start, p.end) if p.combinable else ("solo", p.id)].append(p)
+        slots[(p.obj, p.start, p.end, p.night) if p.combinable else ("solo", p.id)].append(p)
 
     def common(ps: list[Part]) -> np.ndarray:
         c = ps[0].cand
@@ -651,16 +711,17 @@ def place_greedy(inst: CalendarInstance, parts: Sequence[Part],
         if len(ps) > 1 and c.size:
             fits = [d for d in c.tolist() if all(ok(p, d) for p in ps)]
             if fits:
-                d = min(fits, key=lambda d: (d not in obj_days[ps[0].obj],
-                                             max(util(p.unit, d, p.load_min) for p in ps)))
+                d = min(fits, key=lambda d: ((d, ps[0].night) not in obj_days[ps[0].obj],
+                                             max(util(p.slot, d, p.load_min) for p in ps)))
                 for p in ps:
                     put(p, d)
                 continue
         for p in ps:  # alone, or no common day: each team on its own best day
             fits = [d for d in p.cand.tolist() if ok(p, d)]
             if fits:
-                put(p, min(fits, key=lambda d: (p.combinable and d not in obj_days[p.obj],
-                                                util(p.unit, d, p.load_min))))
+                put(p, min(fits, key=lambda d: (p.combinable
+                                                and (d, p.night) not in obj_days[p.obj],
+                                                util(p.slot, d, p.load_min))))
     return Placement(day, booked)
 
 
@@ -677,17 +738,18 @@ def diagnose(inst: CalendarInstance, parts: Sequence[Part], spacing: Mapping[tup
     ordn = inst.ordinal
     span = f"{p.start.isoformat()}–{(p.end - timedelta(days=1)).isoformat()}"
     free = [d for d in p.cand.tolist()
-            if booked[p.unit, d] + p.load_min <= inst.capacity[p.unit, d]]
+            if booked[p.slot, d] + p.load_min <= inst.capacity[p.slot, d]]
     if not free:
         window = inst.day_range(p.start, p.end)
-        cap = int(inst.capacity[p.unit, window].sum())
-        need = sum(q.load_min for q in parts if q.unit == p.unit and q.cand.size
+        cap = int(inst.capacity[p.slot, window].sum())
+        need = sum(q.load_min for q in parts if q.slot == p.slot and q.cand.size
                    and p.start <= q.start and q.end <= p.end)
         over = f", exceeded by {need - cap} min" if need > cap else ""
+        duty = " night duty" if p.night else ""
         return "capacity", (
-            f"capacity of {unit.name} ({unit.key}) on the {int(window.size)} working days of "
-            f"{span} is {cap} min; the visits due there need {need} min{over}; no day has "
-            f"{p.load_min} min left for this one")
+            f"{duty.strip() + ' ' if duty else ''}capacity of {unit.name} ({unit.key}) on the "
+            f"{int(window.size)} working days of {span} is {cap} min; the{duty} visits due "
+            f"there need {need} min{over}; no day has {p.load_min} min left for this one")
     others = [int(day[q.id]) for q in parts
               if q.obj == p.obj and q.combinable and q.id != pid and day[q.id] >= 0]
     kinds = set()
@@ -726,7 +788,7 @@ def assemble_plan(inst: CalendarInstance, parts: Sequence[Part], day: np.ndarray
     for p in parts:
         d = int(day[p.id])
         if d >= 0:
-            key = (p.obj, d) if (merge and p.combinable) else ("part", p.id)
+            key = (p.obj, d, p.night) if (merge and p.combinable) else ("part", p.id)
             groups[key].append(p)
     booked = np.zeros_like(inst.capacity)
     visits = []
@@ -738,7 +800,7 @@ def assemble_plan(inst: CalendarInstance, parts: Sequence[Part], day: np.ndarray
         for p in ps:
             key = inst.units[p.unit].key
             team_min[key] = team_min.get(key, 0) + p.load_min
-            booked[p.unit, d] += p.load_min
+            booked[p.slot, d] += p.load_min
             for v in p.visits:
                 iv = inst.visits[v]
                 it = dem.items[iv.item]
@@ -750,7 +812,8 @@ def assemble_plan(inst: CalendarInstance, parts: Sequence[Part], day: np.ndarray
                    else sum(i.duration_min for i in its))
         visits.append(Visit(inst.days[d], obj.id, obj.name, obj.township,
                             tuple(sorted(checks, key=lambda c: c.item)), comb, minutes,
-                            dict(sorted(team_min.items()))))
+                            dict(sorted(team_min.items())),
+                            "night" if ps[0].night else "day"))
     visits.sort(key=lambda v: (v.day, v.object_id, v.teams))
 
     unplaced = []
@@ -765,9 +828,11 @@ def assemble_plan(inst: CalendarInstance, parts: Sequence[Part], day: np.ndarray
             unplaced.append(_unplaced(inst, iv, None, iv.kind, iv.reason))
     unplaced.sort(key=lambda u: (u.start, u.object_id, u.item))
 
+    n = inst.n_units
     workload = tuple(
         TeamDay(u.key, d, int(inst.officers[i, k]), bool(inst.available[i, k]),
-                int(inst.capacity[i, k]), int(booked[i, k]))
+                int(inst.capacity[i, k]), int(booked[i, k]), bool(inst.available[n + i, k]),
+                int(inst.capacity[n + i, k]), int(booked[n + i, k]))
         for i, u in enumerate(inst.units) for k, d in enumerate(inst.days))
     zone = dem.area.name if dem.area is not None else "objects"
     return CalendarPlan(

@@ -248,3 +248,59 @@ def test_public_exports_carry_no_personal_data(quarter, data, tmp_path):
     assert sheet.max_row == len(plan.visits) + 2
     cells = " ".join(str(c.value) for row in sheet.iter_rows() for c in row if c.value)
     assert not any(m.name in cells for m in people)
+
+
+def _night_prone(data, start, end, n=24, **opts):
+    """Objects of the zone whose types have night items (sites, venues, quarries)."""
+    zone = zone_demand(data["objects"], data["items"], data["district"], ZONE, start, end)
+    kinds = {"construction_site", "entertainment", "mine_quarry", "restaurant"}
+    idx = sorted((i for i in zone.object_index.tolist()
+                  if data["objects"].objects[i].object_type in kinds),
+                 key=lambda i: data["objects"].objects[i].id)[:n]
+    dem = demand(data["objects"], data["items"], idx, start, end, zone.area)
+    options = CalendarOptions(**{"time_limit_s": 1.0, **opts})
+    return dem, plan_calendar(dem, data["roster"], data["catalogue"], data["travel"], options)
+
+
+def test_night_checks_book_the_night_duty_not_the_day(data):
+    by_code = data["items"].by_code
+    _, plan = _night_prone(data, date(2025, 1, 1), date(2025, 4, 1))
+    assert plan.problems() == []
+    night = [v for v in plan.visits if v.duty == "night"]
+    assert night, "the sample's night items (渣土夜查, 夜间施工噪声, 夜间专项) must appear"
+    objs = data["objects"].by_id
+
+    def hours(v, c):  # the item's window replaces the opening hours
+        o = objs[v.object_id]
+        return by_code[c.item].visit_window or (o.open_min, o.close_min)
+
+    for v in night:
+        for c in v.checks:
+            lo, hi = hours(v, c)
+            assert min(hi, 1050) - max(lo, 510) < by_code[c.item].duration_min
+    assert any(by_code[v.checks[0].item].visit_window for v in night)
+    # A venue open only at night still gets its combinable checks in one joint night visit.
+    assert any(v.combinable and len(v.checks) > 1 for v in night)
+    for v in plan.visits:
+        if v.duty == "day":
+            for c in v.checks:
+                lo, hi = hours(v, c)
+                assert min(hi, 1050) - max(lo, 510) >= by_code[c.item].duration_min
+    days = plan.team_days()
+    booked: Counter = Counter()
+    for v in plan.visits:
+        for team, m in v.team_minutes.items():
+            booked[(team, v.day, v.duty)] += m
+    for (team, d), w in days.items():
+        assert w.booked_min == booked[(team, d, "day")]
+        assert w.night_booked_min == booked[(team, d, "night")] <= w.night_capacity_min
+    assert all(v["duty"] in ("day", "night") for d in plan.as_dict()["days"]
+               for v in d["visits"])
+    # Without night crews the same checks are not placed, and the reason says why.
+    _, none = _night_prone(data, date(2025, 1, 1), date(2025, 4, 1), night_crews=0)
+    assert none.problems() == [] and not [v for v in none.visits if v.duty == "night"]
+    missing = [u for u in none.unplaced if u.kind == "no_night_duty"]
+    assert len(missing) == sum(len(v.checks) for v in night)
+    assert sum(len(v.checks) for v in none.visits) == sum(
+        len(v.checks) for v in plan.visits if v.duty == "day")
+    assert "night_crews 0" in missing[0].reason

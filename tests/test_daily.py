@@ -265,12 +265,14 @@ def test_road_network_times_and_geometry_are_reported_as_road(world):
 
 
 def test_infeasible_input_is_explained_not_failed(world):
-    objs = day_objects(world, 16, skip=20)
-    night = next(o for o in world.objects.objects
-                 if o.township == "CS01" and o.open_min >= 17 * 60)
+    objs = day_objects(world, 18, skip=20)
+    late = next(o for o in world.objects.objects
+                if o.township == "CS01" and o.open_min >= 17 * 60)
     visits = [
-        visit(night, ("CS01-zfd",), 30),                                   # opens after shift
+        visit(late, ("CS01-zfd",), 30),                                    # evening-only object
         visit(objs[0], ("CS01-zfd",), 30, item_window=(1260, 1380)),       # night check item
+        visit(objs[14], ("CS01-zfd",), 30, item_window=(300, 420)),        # 05:00-07:00
+        visit(objs[15], ("CS01-zfd",), 30, item_window=(600, 620)),        # 20 min for 30
         visit(objs[1], ("CS01-zfd", "dept:yjj"), 40),                      # no certified pair
         *[visit(o, ("dept:nyj",), 120) for o in objs[2:14]],               # 24 h of work
     ]
@@ -278,9 +280,11 @@ def test_infeasible_input_is_explained_not_failed(world):
     plan = plan_day(visits, world.roster, DAY, zone="天马片区", travel=world.travel, options=opts)
     kinds = {x.visit_id: x.kind for x in plan.left_out}
     reasons = {x.visit_id: x.reason for x in plan.left_out}
-    assert kinds[night.id] == "outside_shift" and "shift 08:30-17:30" in reasons[night.id]
-    assert kinds[objs[0].id] == "opening_hours" and "item window 21:00-23:00" in reasons[
-        objs[0].id]
+    # Hours that only fit the night shift go to the night duty's plan, said so by name.
+    assert kinds[late.id] == "night_duty" and "night duty" in reasons[late.id]
+    assert kinds[objs[0].id] == "night_duty" and "item window 21:00-23:00" in reasons[objs[0].id]
+    assert kinds[objs[14].id] == "outside_shift" and "shift 08:30-17:30" in reasons[objs[14].id]
+    assert kinds[objs[15].id] == "opening_hours" and "10:00-10:20" in reasons[objs[15].id]
     assert kinds[objs[1].id] == "no_certified_crew"
     assert "dept:yjj" in reasons[objs[1].id] and "certificate" in reasons[objs[1].id]
     nyj_out = [o.id for o in objs[2:14] if o.id in kinds]
@@ -290,12 +294,47 @@ def test_infeasible_input_is_explained_not_failed(world):
     assert plan.problems() == []
 
 
+def test_night_checks_are_routed_by_the_night_duty(world):
+    objs = day_objects(world, 8, skip=40)
+    # A site open 07:00-18:00 whose noise check must happen 22:00-24:00: the item window
+    # replaces the opening hours, so the check is possible, at night.
+    nights = [visit(o, ("CS01-zfd",), 30, item_window=(1260 + 20 * k, 1440), open_min=420,
+                    close_min=1080) for k, o in enumerate(objs[:4])]
+    days = [visit(o, ("CS01-zfd",), 30) for o in objs[4:]]
+    assert {v.duty for v in nights} == {"night"} and {v.duty for v in days} == {"day"}
+    opts = DayOptions.for_duty("night", time_limit_s=1.0)
+    assert opts.shift == (1140, 1500) and opts.lunch_min == 0
+    plan = plan_day(nights + days, world.roster, DAY, zone="天马片区", travel=world.travel,
+                    options=opts)
+    assert plan.problems() == []
+    kinds = {x.visit_id: x.kind for x in plan.left_out}
+    assert kinds == {v.id: "day_duty" for v in days}
+    stops = [s for r in plan.routes for s in r.stops]
+    assert sorted(s.visit_id for s in stops) == sorted(v.id for v in nights)
+    for s in stops:
+        w = plan.visit_by_id[s.visit_id].item_window
+        assert w[0] * 60 <= s.start_s and s.end_s <= w[1] * 60
+    assert all(r.lunch is None for r in plan.routes)
+    back = DayPlan.from_dict(plan.to_dict())
+    assert back.options.duty == "night" and back.options.shift == (1140, 1500)
+    assert {v.id: v.duty for v in back.visits} == {v.id: v.duty for v in nights + days}
+    # The day plan of the same visits routes the others and leaves these to the night.
+    day_plan = plan_day(nights + days, world.roster, DAY, zone="天马片区",
+                        travel=world.travel, options=DayOptions(time_limit_s=1.0))
+    assert {x.visit_id: x.kind for x in day_plan.left_out} == {
+        v.id: "night_duty" for v in nights}
+    assert day_plan.summary()["routed"] == len(days)
+
+
 def test_options_are_validated_with_the_field_named():
     with pytest.raises(DayPlanError, match="lunch"):
         DayOptions.parse("08:30-17:30", "07:00-08:00", 60)
     with pytest.raises(DayPlanError, match="shift"):
-        DayOptions.parse("17:30-08:30")
+        DayOptions.parse("08:30-08:30")
+    with pytest.raises(DayPlanError, match="duty"):
+        DayOptions.for_duty("evening")
     assert DayOptions.parse("19:00-23:30", lunch_min=0).lunch_min == 0
+    assert DayOptions.parse("19:00-01:00", lunch_min=0).shift == (1140, 1500)
 
 
 def test_calendar_day_becomes_visits_with_parallel_joint_checks(world):

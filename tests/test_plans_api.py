@@ -152,3 +152,30 @@ def test_routes_then_urgent_insert_jobs(client):
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "plan_job_id"
     bad = client.post("/api/v1/plans/routes", json={"zone": "紫港片区", "date": "2025-03-04"})
     assert bad.status_code == 422
+
+
+NIGHT_PRONE = ["CS02-0002", "CS02-0010", "CS02-0016", "CS02-0021", "CS02-0047", "CS02-0048",
+               "CS02-0053", "CS02-0069", "CS02-0085", "CS02-0104", "CS02-0121", "CS02-0248"]
+
+
+def test_night_checks_go_from_the_calendar_to_the_night_duty_routes(client):
+    cal = run(client, "/api/v1/plans/calendar", {
+        "zone": "紫港片区", "start": "2025-03-01", "end": "2025-04-01", "time_limit_s": 3,
+        "object_ids": NIGHT_PRONE})
+    plan = client.get(cal["result_url"]).json()
+    assert plan["summary"]["night_visits"] > 0
+    day = max(plan["days"], key=lambda d: sum(v["duty"] == "night" for v in d["visits"]))
+    night_ids = {v["object_id"] for v in day["visits"] if v["duty"] == "night"}
+    status = run(client, "/api/v1/plans/routes", {
+        "zone": "紫港片区", "date": day["date"], "calendar_job_id": cal["id"], "duty": "night",
+        "time_limit_s": 2})
+    routes = client.get(status["result_url"]).json()
+    assert routes["options"]["duty"] == "night" and routes["options"]["shift"] == "19:00-01:00"
+    stops = [s for r in routes["routes"] for s in r["stops"]]
+    assert stops and {s["object_id"] for s in stops} <= night_ids
+    assert all(s["start_s"] >= 19 * 3600 for s in stops)
+    other = {x["kind"] for x in routes["left_out"]} - {"no_time", "no_crew_capacity"}
+    assert other <= {"day_duty"}
+    bad = client.post("/api/v1/plans/routes", json={
+        "zone": "紫港片区", "date": day["date"], "calendar_job_id": cal["id"], "duty": "dusk"})
+    assert bad.status_code == 422 and "duty" in bad.text

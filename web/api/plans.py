@@ -113,6 +113,8 @@ class CalendarIn(BaseModel):
     end: date = Field(description="Day after the last day planned.")
     time_limit_s: float = Field(50.0, gt=0, le=600, description="CP-SAT budget per block.")
     anti_repeat_days: int = Field(7, ge=0, le=90)
+    night_crews: int = Field(1, ge=0, le=10, description="Crews a team may send on a working "
+                             "day's night duty (夜查); 0: none.")
     object_ids: list[str] | None = Field(None, description="Plan only these objects of the zone.")
 
 
@@ -123,7 +125,8 @@ def post_calendar(body: CalendarIn, runner: Jobs) -> JSONResponse:
     if (body.end - body.start).days > 366:
         raise JobInputError("end", "a calendar covers at most a year")
     options = CalendarOptions(time_limit_s=body.time_limit_s,
-                              anti_repeat_days=body.anti_repeat_days)
+                              anti_repeat_days=body.anti_repeat_days,
+                              night_crews=body.night_crews)
 
     def work(report: Report) -> tuple[dict[str, Any], CalendarPlan]:
         report(f"planning {body.zone} {body.start} → {body.end}", None)
@@ -192,9 +195,12 @@ class RoutesIn(BaseModel):
     sample_objects: int | None = Field(None, gt=0, le=500, description="Without a calendar: "
                                        "this many objects with checks due that month.")
     time_limit_s: float = Field(10.0, gt=0, le=300)
-    shift: str = "08:30-17:30"
-    lunch: str = "11:30-13:30"
-    lunch_min: int = Field(60, ge=0, le=180)
+    duty: Literal["day", "night"] = Field("day", description="day: the day crews' visits; "
+                                          "night: the night duty's (夜查).")
+    shift: str | None = Field(None, description="HH:MM-HH:MM; default day 08:30-17:30, "
+                              "night 19:00-01:00.")
+    lunch: str | None = None
+    lunch_min: int | None = Field(None, ge=0, le=180, description="Default day 60, night 0.")
     seed: int = 0
 
 
@@ -212,8 +218,8 @@ def post_routes(body: RoutesIn, runner: Jobs,
         calendar = job.result
     district = reg.district()
     try:
-        options = DayOptions.parse(body.shift, body.lunch, body.lunch_min,
-                                   time_limit_s=body.time_limit_s, seed=body.seed)
+        options = DayOptions.for_duty(body.duty, body.shift, body.lunch, body.lunch_min,
+                                      time_limit_s=body.time_limit_s, seed=body.seed)
         area = find_zone(district, body.zone)
     except (DayPlanError, PlannerDataError, ValueError) as exc:
         raise JobInputError(str(exc).split(":", 1)[0] if ":" in str(exc) else "zone",

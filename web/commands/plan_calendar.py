@@ -42,6 +42,9 @@ def calendar(
                                              "(no officers' personal data).")] = None,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="The same as XLSX.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    night_crews: Annotated[int, typer.Option("--night-crews", min=0, max=10,
+                                             help="Crews a team may send on a working day's "
+                                             "night duty (夜查); 0: none.")] = 1,
 ) -> None:
     """Plan which working day each required inspection happens, joining departments' checks."""
     start, end = _day(from_, "--from"), _day(to, "--to")
@@ -50,7 +53,8 @@ def calendar(
     with cli_errors(CalendarInputError, PlannerDataError, ValueError), \
             err_console.status(f"planning {zone} {start} → {end} (CP-SAT, up to "
                                f"{time_limit:g} s per month block)…"):
-        plan = plan_zone(zone, start, end, CalendarOptions(time_limit_s=time_limit))
+        plan = plan_zone(zone, start, end, CalendarOptions(time_limit_s=time_limit,
+                                                           night_crews=night_crews))
     for path, write in ((csv, write_public_csv), (xlsx, write_public_xlsx)):
         if path is not None:
             write(plan, path)
@@ -72,6 +76,7 @@ def calendar(
                   str(m["anti_repeat_violations"]["baseline"]))
     table.add_row("checks not placed", str(m["checks_unplaced"]["whistle"]),
                   str(m["checks_unplaced"]["baseline"]))
+    table.add_row("of the visits, night duty (夜查)", str(s["night_visits"]), "")
     console.print(table)
     st = plan.solver
     console.print(f"{m['reduction']:.1%} fewer visits; {m['joint_visits']} joint visits; "

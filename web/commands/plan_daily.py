@@ -82,7 +82,8 @@ def _inputs(district_code: str, objects_file: Path | None, teams_file: Path | No
 
 def _print_plan(plan: DayPlan) -> None:
     s = plan.summary()
-    typer.echo(f"{plan.zone} {plan.day.isoformat()}: {s['routed']} of {s['visits']} visits "
+    typer.echo(f"{plan.zone} {plan.day.isoformat()} ({plan.options.duty} duty): "
+               f"{s['routed']} of {s['visits']} visits "
                f"routed ({s['joint_routed']} joint) on {s['crews_used']} of {s['crews']} crews, "
                f"{s['distance_km']} km, travel times: {plan.eta_source}")
     vis = plan.visit_by_id
@@ -100,9 +101,17 @@ def _print_plan(plan: DayPlan) -> None:
             mark = " [urgent]" if v.priority > 1 else (" [joint]" if v.joint else "")
             typer.echo(f"  {k:2d}. {clock(st.arrival_s)} arrive, {clock(st.start_s)}-"
                        f"{clock(st.end_s)}  {v.id} {v.name}{mark}")
-    if plan.left_out:
-        typer.echo(f"\nleft out ({len(plan.left_out)}):")
-        for x in plan.left_out:
+    other = [x for x in plan.left_out if x.kind.endswith("_duty")]
+    left = [x for x in plan.left_out if not x.kind.endswith("_duty")]
+    if other:
+        duty = "night" if plan.options.duty == "day" else "day"
+        typer.echo(f"\nfor the {duty} duty ({len(other)}; route them with --duty {duty}):")
+        for x in other:
+            v = vis[x.visit_id]
+            typer.echo(f"  {x.visit_id} {v.name}: {v.hours_text()}")
+    if left:
+        typer.echo(f"\nleft out ({len(left)}):")
+        for x in left:
             typer.echo(f"  {x.visit_id} [{x.kind}] {x.reason}")
 
 
@@ -122,10 +131,15 @@ def routes(
     save: Path | None = typer.Option(None, "--save", help="Save the day plan as JSON (for "
                                      "`whistle plan insert`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
-    shift: str = typer.Option("08:30-17:30", "--shift", help="Shift, HH:MM-HH:MM."),
-    lunch: str = typer.Option("11:30-13:30", "--lunch",
-                              help="Window the lunch break lies in, HH:MM-HH:MM."),
-    lunch_min: int = typer.Option(60, "--lunch-min", min=0, help="Lunch break, minutes."),
+    duty: str = typer.Option("day", "--duty", help="day: the day crews' visits; night: the "
+                             "night duty's (夜查: checks whose hours only fit the night)."),
+    shift: str | None = typer.Option(None, "--shift", help="Shift, HH:MM-HH:MM (default day "
+                                     "08:30-17:30, night 19:00-01:00)."),
+    lunch: str | None = typer.Option(None, "--lunch",
+                                     help="Window the lunch break lies in, HH:MM-HH:MM "
+                                     "(default 11:30-13:30)."),
+    lunch_min: int | None = typer.Option(None, "--lunch-min", min=0, help="Lunch break, "
+                                         "minutes (default day 60, night 0)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample and of the search."),
     district_code: str = typer.Option("changshan", "--district", help="District code."),
     objects_file: Path | None = typer.Option(None, "--objects-file", help="Object CSV "
@@ -152,7 +166,8 @@ def routes(
     district, items, objs, roster = _inputs(district_code, objects_file, teams_file)
     with cli_errors(*_ERRORS):
         area = find_zone(district, zone)
-        options = DayOptions.parse(shift, lunch, lunch_min, time_limit_s=time_limit, seed=seed)
+        options = DayOptions.for_duty(duty, shift, lunch, lunch_min, time_limit_s=time_limit,
+                                      seed=seed)
         travel = travel_times_for(district)
         if from_calendar is not None:
             visits = load_calendar_day(from_calendar, when, objs, items)
@@ -162,7 +177,8 @@ def routes(
                                    items=items, objects=objs, roster=roster, travel=travel)
             source = (f"sample: {sample_n} objects of {area.name} with checks due in "
                       f"{when:%Y-%m} (seed {seed})")
-        say(f"planning {area.name} {when}: {len(visits)} visits ({source})")
+        say(f"planning {area.name} {when}, {options.duty} duty: {len(visits)} visits "
+            f"({source})")
         plan = plan_day(visits, roster, when, zone=area.name, travel=travel, options=options,
                         district=district.code, source=source, progress=say)
         if save is not None:

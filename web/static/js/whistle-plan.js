@@ -18,7 +18,8 @@
   var LEFT_KIND = {
     opening_hours: "opening hours 营业时间不符", outside_shift: "outside the shift 班次外",
     no_certified_crew: "no certified crew 无持证人员", no_crew_capacity: "no crew free 车组不足",
-    no_time: "no time left 时间不足", displaced: "displaced 被调出"
+    no_time: "no time left 时间不足", displaced: "displaced 被调出",
+    night_duty: "night duty 夜查班次", day_duty: "day duty 日间班次"
   };
   var MOVE_WHY = {crew: "other crew 换车组", order: "order changed 顺序变化",
     time: "time shifted 时间变化", dropped: "dropped 移出计划"};
@@ -116,6 +117,15 @@
     ui.date = input("date", "ws-plan-date", today());
     ui.date.required = true;
     labelled(grid, "Date 日期", ui.date);
+    ui.duty = el("select");
+    ui.duty.id = "ws-plan-duty";
+    ui.duty.name = "duty";
+    [["day", "Day crews 日间 08:30–17:30"], ["night", "Night duty 夜查 19:00–01:00"]]
+      .forEach(function (o) {
+        var opt = add(ui.duty, "option", null, o[1]);
+        opt.value = o[0];
+      });
+    labelled(grid, "Duty 班次", ui.duty, "ws-plan-wide");
 
     var src = add(form, "fieldset", "ws-plan-source");
     add(src, "legend", null, "Visits 检查对象");
@@ -353,7 +363,7 @@
   function submit() {
     var ui = P.ui;
     say(null);
-    var body = {zone: ui.zone.value, date: ui.date.value,
+    var body = {zone: ui.zone.value, date: ui.date.value, duty: ui.duty.value,
       time_limit_s: Number(ui.time.value)};
     if (!body.zone) { say("zone: choose a zone 请选择片区"); return; }
     if (!/^\d{4}-\d{2}-\d{2}$/.test(body.date)) { say("date: choose a date 请选择日期"); return; }
@@ -932,6 +942,9 @@
     add(e, "span", null, eta.text);
 
     var facts = add(box, "div", "ws-facts ws-plan-facts");
+    var duty = (plan.options && plan.options.duty) || "day";
+    fact(facts, "Duty 班次", (duty === "night" ? "night 夜查 " : "day 日间 ") +
+      ((plan.options && plan.options.shift) || ""));
     fact(facts, "Routed 已安排", s.routed + " / " + s.visits + " visits");
     fact(facts, "Joint 联合检查", s.joint_routed + " visits");
     fact(facts, "Crews 车组", s.crews_used + " / " + s.crews + " out");
