@@ -46,8 +46,9 @@ Day and night duty
 A plan routes one duty (:mod:`planner.duty`, :attr:`DayOptions.duty`): the day crews
 (08:30–17:30 with lunch) or the night duty (夜查, 19:00–01:00, no lunch break). A visit whose
 hours leave no room in the day shift but do at night is a night visit (the calendar books it
-on the night duty); each plan lists the other duty's visits as left to it, so nothing is
-dropped silently.
+on the night duty); each plan lists the other duty's visits (``other_duty``, kind
+``night_duty`` or ``day_duty``) apart from the visits it leaves out, so nothing is dropped
+silently.
 On a joint visit each unit checks its own items at the same time (setup once each) and the
 crew leaves together, so the visit lasts as long as the longest unit's part
 (:func:`joint_minutes`). The lunch break (``lunch_min``, default 60 min) lies wholly inside
@@ -63,8 +64,7 @@ the rest are listed with a reason: ``opening_hours`` (no start time inside the o
 and item windows), ``outside_shift`` (no crew can reach it and be back within the shift),
 ``no_certified_crew`` (a unit it needs has no certified officer pair that day),
 ``no_crew_capacity`` (pairs exist but all of them cover more work in other crews) and
-``no_time`` (compatible crews exist but their days are full), ``night_duty``/``day_duty``
-(routed by the other duty's plan). Re-planning adds
+``no_time`` (compatible crews exist but their days are full). Re-planning adds
 ``displaced`` (:mod:`planner.replan`).
 """
 
@@ -806,8 +806,9 @@ class DayPlan:
     """The routes of one zone on one day; self-contained, so it can be saved and re-planned.
 
     ``eta_source`` says where travel times came from (``"road"`` or ``"estimate"``);
-    ``visits`` holds every visit asked for, routed or left out; ``replanned_at`` is set (minutes
-    after midnight) on a plan re-planned during the day.
+    ``visits`` holds every visit asked for: routed, left out, or (``other_duty``) made by the
+    other duty's plan (:mod:`planner.duty`); ``replanned_at`` is set (minutes after midnight)
+    on a plan re-planned during the day.
     """
 
     zone: str
@@ -822,6 +823,7 @@ class DayPlan:
     solver: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     replanned_at: int | None = None
+    other_duty: tuple[LeftOut, ...] = ()
 
     # -- lookups ---------------------------------------------------------------------------
     @property
@@ -860,6 +862,7 @@ class DayPlan:
             "service_min": sum(self.visit_by_id[s.visit_id].minutes
                                for r in self.routes for s in r.stops),
             "left_out_by_kind": dict(Counter(x.kind for x in self.left_out)),
+            "duty": self.options.duty, "other_duty": len(self.other_duty),
         }
 
     def problems(self) -> list[str]:
@@ -868,7 +871,8 @@ class DayPlan:
         Checks: each routed visit once and not also left out; the crew covers the visit's
         units; service starts and ends inside its windows; stops in time order with travel;
         departure and return inside the shift; lunch of the right length inside its window
-        and not during a service; every visit either routed or left out.
+        and not during a service; every visit either routed, left out or the other
+        duty's, and each of the latter of the other duty.
         """
         out: list[str] = []
         o = self.options
@@ -927,10 +931,16 @@ class DayPlan:
                             out.append(f"{crew.id}: lunch {clock(a)}-{clock(b)} overlaps the "
                                        f"visit {s.visit_id}")
         left = {x.visit_id for x in self.left_out}
+        other = {x.visit_id for x in self.other_duty}
         for vid in seen & left:
             out.append(f"{vid}: both routed and left out")
-        for vid in set(vis) - seen - left:
+        for vid in (seen | left) & other:
+            out.append(f"{vid}: in this plan and also left to the other duty")
+        for vid in set(vis) - seen - left - other:
             out.append(f"{vid}: neither routed nor left out")
+        for vid in other & set(vis):
+            if vis[vid].duty == o.duty:
+                out.append(f"{vid}: a {o.duty} visit left to the other duty")
         return out
 
     # -- JSON ---------------------------------------------------------------------------------
@@ -967,6 +977,7 @@ class DayPlan:
                         "stops": [stop(s, k) for k, s in enumerate(r.stops)]}
                        for r in self.routes],
             "left_out": [asdict(x) for x in self.left_out],
+            "other_duty": [asdict(x) for x in self.other_duty],
             "visits": [v.as_dict() for v in self.visits],
         }
 
@@ -994,6 +1005,7 @@ class DayPlan:
                        visits=tuple(DayVisit.from_dict(v) for v in d["visits"]),
                        routes=routes,
                        left_out=tuple(LeftOut(**x) for x in d.get("left_out", ())),
+                       other_duty=tuple(LeftOut(**x) for x in d.get("other_duty", ())),
                        solver=dict(d.get("solver", {})), source=str(d.get("source", "")),
                        replanned_at=parse_clock(replanned) if replanned else None)
         except (KeyError, TypeError, ValueError) as exc:
@@ -1340,13 +1352,14 @@ def plan_day(visits: Sequence[DayVisit], roster: TeamRoster, day: date, *, zone:
     say(f"{len(visits)} visits, {len(units)} units, travel times: {matrix.eta_source}")
 
     left: dict[str, tuple[str, str]] = {}
+    other: list[LeftOut] = []
     all_pairs = {u: certified_pairs(u, roster, day, options) for u in units}
     candidates: list[DayVisit] = []
     for v in visits:
         if v.duty != options.duty:
-            left[v.id] = (f"{v.duty}_duty", (
-                f"a {v.duty} visit ({v.hours_text()}): it is routed with the {v.duty} duty's "
-                f"crews (duty {v.duty!r}), not in this {options.duty} plan"))
+            other.append(LeftOut(v.id, f"{v.duty}_duty", (
+                f"a {v.duty} visit ({v.hours_text()}): routed with the {v.duty} duty's crews "
+                f"(duty {v.duty!r}), not in this {options.duty} plan")))
             continue
         w = v.start_window()
         if w is None:
@@ -1407,7 +1420,8 @@ def plan_day(visits: Sequence[DayVisit], roster: TeamRoster, day: date, *, zone:
                      in sorted(left.items(), key=lambda kv: order[kv[0]]))
     return DayPlan(zone=zone, day=day, district=district, options=options,
                    eta_source=matrix.eta_source, crews=crews, visits=tuple(visits),
-                   routes=routes, left_out=left_out, solver=solver_info, source=source)
+                   routes=routes, left_out=left_out, solver=solver_info, source=source,
+                   other_duty=tuple(other))
 
 
 def _relay(say: ProgressFn) -> Callable[[Progress], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from types import SimpleNamespace
 
@@ -23,6 +24,7 @@ from planner.daily import (
     DayPlan,
     DayPlanError,
     DayVisit,
+    LeftOut,
     joint_minutes,
     plan_day,
     sample_visits,
@@ -278,8 +280,9 @@ def test_infeasible_input_is_explained_not_failed(world):
     ]
     opts = DayOptions(time_limit_s=1.0, department_crews=1)
     plan = plan_day(visits, world.roster, DAY, zone="天马片区", travel=world.travel, options=opts)
-    kinds = {x.visit_id: x.kind for x in plan.left_out}
-    reasons = {x.visit_id: x.reason for x in plan.left_out}
+    kinds = {x.visit_id: x.kind for x in plan.left_out + plan.other_duty}
+    reasons = {x.visit_id: x.reason for x in plan.left_out + plan.other_duty}
+    assert {x.visit_id for x in plan.other_duty} == {late.id, objs[0].id}
     # Hours that only fit the night shift go to the night duty's plan, said so by name.
     assert kinds[late.id] == "night_duty" and "night duty" in reasons[late.id]
     assert kinds[objs[0].id] == "night_duty" and "item window 21:00-23:00" in reasons[objs[0].id]
@@ -307,8 +310,9 @@ def test_night_checks_are_routed_by_the_night_duty(world):
     plan = plan_day(nights + days, world.roster, DAY, zone="天马片区", travel=world.travel,
                     options=opts)
     assert plan.problems() == []
-    kinds = {x.visit_id: x.kind for x in plan.left_out}
-    assert kinds == {v.id: "day_duty" for v in days}
+    assert plan.left_out == ()
+    assert {x.visit_id: x.kind for x in plan.other_duty} == {v.id: "day_duty" for v in days}
+    assert plan.summary()["other_duty"] == len(days)
     stops = [s for r in plan.routes for s in r.stops]
     assert sorted(s.visit_id for s in stops) == sorted(v.id for v in nights)
     for s in stops:
@@ -321,8 +325,11 @@ def test_night_checks_are_routed_by_the_night_duty(world):
     # The day plan of the same visits routes the others and leaves these to the night.
     day_plan = plan_day(nights + days, world.roster, DAY, zone="天马片区",
                         travel=world.travel, options=DayOptions(time_limit_s=1.0))
-    assert {x.visit_id: x.kind for x in day_plan.left_out} == {
+    assert day_plan.left_out == () and {x.visit_id: x.kind for x in day_plan.other_duty} == {
         v.id: "night_duty" for v in nights}
+    # The plan's own check catches a night visit smuggled into the day plan's other duty.
+    bad = replace(day_plan, other_duty=(*day_plan.other_duty, LeftOut(days[0].id, "x", "")))
+    assert any("also left to the other duty" in p for p in bad.problems())
     assert day_plan.summary()["routed"] == len(days)
 
 

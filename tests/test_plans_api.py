@@ -174,8 +174,8 @@ def test_night_checks_go_from_the_calendar_to_the_night_duty_routes(client):
     stops = [s for r in routes["routes"] for s in r["stops"]]
     assert stops and {s["object_id"] for s in stops} <= night_ids
     assert all(s["start_s"] >= 19 * 3600 for s in stops)
-    other = {x["kind"] for x in routes["left_out"]} - {"no_time", "no_crew_capacity"}
-    assert other <= {"day_duty"}
+    assert {x["kind"] for x in routes["other_duty"]} <= {"day_duty"}
+    assert routes["summary"]["other_duty"] == sum(v["duty"] == "day" for v in day["visits"])
     bad = client.post("/api/v1/plans/routes", json={
         "zone": "紫港片区", "date": day["date"], "calendar_job_id": cal["id"], "duty": "dusk"})
     assert bad.status_code == 422 and "duty" in bad.text

@@ -236,3 +236,38 @@ def test_zone_leader_plans_the_day_then_inserts_an_urgent_inspection(
             == f"api/v1/plans/jobs/{ins}/routes.geojson"
     finally:
         page.close()
+
+
+NIGHT_PRONE = ["CS02-0002", "CS02-0010", "CS02-0016", "CS02-0021", "CS02-0047", "CS02-0048",
+               "CS02-0053", "CS02-0069", "CS02-0085", "CS02-0104", "CS02-0121", "CS02-0248"]
+
+
+def test_night_duty_plan_shows_its_duty_and_leaves_day_visits_off_the_map(
+        chromium: str, server: str, tmp_path: Path) -> None:
+    r = httpx.post(f"{server}/api/v1/plans/calendar", timeout=30, json={
+        "zone": ZONE, "start": "2025-03-01", "end": "2025-04-01", "time_limit_s": 3,
+        "object_ids": NIGHT_PRONE})
+    cal = _finished(server, r.json()["id"])["id"]
+    days = httpx.get(f"{server}/api/v1/plans/jobs/{cal}/result").json()["days"]
+    both = [d for d in days if {v["duty"] for v in d["visits"]} == {"day", "night"}]
+    assert both, "the calendar should have a day with day and night visits"
+    day = max(both, key=lambda d: sum(v["duty"] == "night" for v in d["visits"]))
+    r = httpx.post(f"{server}/api/v1/plans/routes", timeout=30, json={
+        "zone": ZONE, "date": day["date"], "calendar_job_id": cal, "duty": "night",
+        "time_limit_s": 2})
+    job = _finished(server, r.json()["id"])["id"]
+    plan = httpx.get(f"{server}/api/v1/plans/jobs/{job}/result").json()
+    assert plan["other_duty"] and {x["kind"] for x in plan["other_duty"]} == {"day_duty"}
+
+    dom = _dump(chromium, tmp_path, f"{server}/?plan={job}")
+    assert dom.find("body")[0].get("data-plan-state") == "drawn"
+    note = dom.find("p", attr="data-count")
+    assert [n["data-count"] for n in note] == [str(len(plan["other_duty"]))]
+    assert "choose Duty day" in dom.text_of("ws-plan-other-duty")
+    # Only this plan's visits are on the map: the day visits are not drawn as left out.
+    left = dom.find("div", cls="ws-plan-left-icon", attr="data-visit-ids")
+    assert sorted(v for m in left for v in m["data-visit-ids"].split()) == sorted(
+        x["visit_id"] for x in plan["left_out"])
+    stops = dom.find("div", cls="ws-plan-stop-icon", attr="data-visit-id")
+    night = {v["id"] for v in plan["visits"] if v["duty"] == "night"}
+    assert stops and {s["data-visit-id"] for s in stops} <= night

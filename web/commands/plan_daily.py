@@ -101,17 +101,16 @@ def _print_plan(plan: DayPlan) -> None:
             mark = " [urgent]" if v.priority > 1 else (" [joint]" if v.joint else "")
             typer.echo(f"  {k:2d}. {clock(st.arrival_s)} arrive, {clock(st.start_s)}-"
                        f"{clock(st.end_s)}  {v.id} {v.name}{mark}")
-    other = [x for x in plan.left_out if x.kind.endswith("_duty")]
-    left = [x for x in plan.left_out if not x.kind.endswith("_duty")]
-    if other:
+    if plan.other_duty:
         duty = "night" if plan.options.duty == "day" else "day"
-        typer.echo(f"\nfor the {duty} duty ({len(other)}; route them with --duty {duty}):")
-        for x in other:
+        typer.echo(f"\nfor the {duty} duty ({len(plan.other_duty)}; route them with "
+                   f"--duty {duty}):")
+        for x in plan.other_duty:
             v = vis[x.visit_id]
             typer.echo(f"  {x.visit_id} {v.name}: {v.hours_text()}")
-    if left:
-        typer.echo(f"\nleft out ({len(left)}):")
-        for x in left:
+    if plan.left_out:
+        typer.echo(f"\nleft out ({len(plan.left_out)}):")
+        for x in plan.left_out:
             typer.echo(f"  {x.visit_id} [{x.kind}] {x.reason}")
 
 

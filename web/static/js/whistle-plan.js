@@ -497,9 +497,13 @@
     P.ui.insertBtn.disabled = false;
     if (zoneOf(plan.zone)) { P.ui.zone.value = zoneOf(plan.zone).properties.name; }
     P.ui.date.value = plan.date;
+    if (plan.options && plan.options.duty) { P.ui.duty.value = plan.options.duty; }
     if (status.kind === "routes" && status.params.sample_objects) {
       P.ui.sample.value = status.params.sample_objects;
       P.ui.useSample.checked = true;
+    } else if (status.kind === "routes" && status.params.calendar_job_id) {
+      P.ui.useCalendar.checked = true;
+      P.ui.calendar.value = status.params.calendar_job_id;
     }
     prepare(plan);
     zoneChanged(false);
@@ -951,6 +955,12 @@
     fact(facts, "Distance 里程", s.distance_km.toFixed(1) + " km");
     fact(facts, "Driving 行驶", Math.round(s.travel_min) + " min");
     fact(facts, "Left out 未安排", s.left_out + " visits", s.left_out ? "ws-plan-fact-left" : null);
+    var others = plan.other_duty || [];
+    var otherDuty = duty === "night" ? "day" : "night";
+    if (others.length) {
+      fact(facts, otherDuty === "night" ? "Night duty 夜查" : "Day duty 日间",
+        others.length + " visits");
+    }
 
     if (P.insert) { renderOutcome(box, P.insert); }
 
@@ -962,6 +972,16 @@
 
     box.appendChild(P.ui.insert);
     unitHint();
+
+    if (others.length) {
+      var od = add(box, "p", "ws-plan-note ws-plan-other-duty");
+      od.id = "ws-plan-other-duty";
+      od.setAttribute("data-count", others.length);
+      od.textContent = others.length + " visits of the " + otherDuty + " duty are not in this " +
+        "plan: choose Duty " + otherDuty + " to route them. " +
+        (otherDuty === "night" ? "另有夜查检查 " : "另有日间检查 ") + others.length +
+        " 项，请选择对应班次规划。";
+    }
 
     var lo = add(box, "section", "ws-plan-block");
     add(lo, "h4", null, "Left out 未安排 (" + plan.left_out.length + ")");
