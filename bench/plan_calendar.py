@@ -52,6 +52,9 @@ def run(zone: str, start: date, end: date, time_limit: float) -> dict[str, objec
           f"{m['visits']['baseline'] / max(m['visits']['whistle'], 1):.2f})")
     print(f"joint visits        {m['joint_visits']:,} (several teams), "
           f"{m['combined_visits']:,} with several departments' items")
+    night = [v for v in plan.visits if v.duty == "night"]
+    print(f"night duty          {len(night):,} visits ({sum(len(v.checks) for v in night):,} "
+          "checks) on the teams' night duty (夜查)")
     ar = m["anti_repeat_violations"]
     print(f"anti-repeat ({plan.anti_repeat_days} d)  Whistle {ar['whistle']}  baseline "
           f"{ar['baseline']}")
