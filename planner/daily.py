@@ -840,6 +840,16 @@ class DayPlan:
                 return r
         raise KeyError(crew_id)
 
+    def minutes_at(self, text: str) -> int:
+        """Minutes after midnight of the plan's day for a clock time ``HH:MM``.
+
+        On a shift that runs past midnight (the night duty), a time before the shift's start
+        is the next morning: ``00:30`` is 1470. Raises ValueError for a bad time.
+        """
+        t = parse_clock(text)
+        s0, s1 = self.options.shift
+        return t + 24 * 60 if s1 > 24 * 60 and t < s0 and t + 24 * 60 <= 36 * 60 else t
+
     def stop_of(self, visit_id: str) -> tuple[str, int, PlannedStop] | None:
         """(crew id, position, stop) of a routed visit, else None."""
         for r in self.routes:

@@ -420,3 +420,12 @@ def test_cli_refuses_bad_input_naming_the_option(tmp_path, monkeypatch):
     res = runner.invoke(cli(), ["routes", "--zone", "天马片区", "--date", "2025-03-03",
                                 "--objects", "lots"])
     assert res.exit_code == 2 and "--objects" in res.output
+
+
+def test_clock_times_of_a_night_plan_after_midnight_are_the_next_morning(plan):
+    night = replace(plan, options=DayOptions.for_duty("night"))
+    assert night.minutes_at("21:00") == 1260 and night.minutes_at("00:30") == 1470
+    assert night.minutes_at("01:30") == 1530  # after the shift: insert says it has ended
+    assert plan.minutes_at("00:30") == 30 and plan.minutes_at("10:00") == 600
+    with pytest.raises(ValueError):
+        night.minutes_at("25:00")

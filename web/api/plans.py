@@ -27,7 +27,6 @@ from planner.daily import (
     DayOptions,
     DayPlan,
     DayPlanError,
-    parse_clock,
     plan_day,
     sample_visits,
     visits_from_calendar,
@@ -273,7 +272,7 @@ def post_insert(body: InsertIn, runner: Jobs,
                                            "insert job")
     plan: DayPlan = job.artifact
     try:
-        now = parse_clock(body.at)
+        now = plan.minutes_at(body.at)
     except ValueError as exc:
         raise JobInputError("at", str(exc)) from exc
     district = reg.district()

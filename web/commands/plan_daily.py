@@ -34,7 +34,7 @@ from planner.daily import (
     sample_visits,
 )
 from planner.geometry import write_geojson
-from planner.items import ItemList, PlannerDataError, format_clock, load_items, parse_clock
+from planner.items import ItemList, PlannerDataError, format_clock, load_items
 from planner.joint import CalendarInputError
 from planner.objects import ObjectSet, find_zone, load_objects
 from planner.replan import (
@@ -243,7 +243,7 @@ def insert(
     with cli_errors(*_ERRORS):
         plan = DayPlan.load(plan_file)
     try:
-        now = parse_clock(at)
+        now = plan.minutes_at(at)
     except ValueError as exc:
         fail(f"--at: {exc}")
     district, _, objs, roster = _inputs(plan.district or "changshan", objects_file, teams_file)
