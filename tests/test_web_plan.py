@@ -271,3 +271,55 @@ def test_night_duty_plan_shows_its_duty_and_leaves_day_visits_off_the_map(
     stops = dom.find("div", cls="ws-plan-stop-icon", attr="data-visit-id")
     night = {v["id"] for v in plan["visits"] if v["duty"] == "night"}
     assert stops and {s["data-visit-id"] for s in stops} <= night
+
+
+def test_zone_leader_plans_a_calendar_in_the_panel_then_routes_a_day_of_it(
+        chromium: str, server: str, tmp_path: Path) -> None:
+    page = _Cdp(chromium, tmp_path / "profile")
+    try:
+        page.call("Page.navigate", page.session, url=f"{server}/")
+        page.wait("document.body && document.body.dataset.planReady === 'true'")
+        page.js("document.getElementById('ws-tab-plan').click()")
+        _set(page, "ws-plan-zone", ZONE)
+        page.js("document.getElementById('ws-plan-calbox').open = true")
+        _set(page, "ws-plan-cal-from", "2025-03")
+        _set(page, "ws-plan-cal-span", "1")
+        _set(page, "ws-plan-cal-time", "3")
+        page.js("document.getElementById('ws-plan-cal-run').click()")
+        assert page.wait("document.body.dataset.planCalendar === 'done'", timeout=60)
+
+        facts = page.js("Object.assign({}, document.getElementById('ws-plan-cal-facts')"
+                        ".dataset)")
+        job = facts["job"]
+        status = httpx.get(f"{server}/api/v1/plans/jobs/{job}").json()
+        assert status["kind"] == "calendar" and status["params"]["zone"] == ZONE
+        assert (status["params"]["start"], status["params"]["end"]) == ("2025-03-01",
+                                                                        "2025-04-01")
+        plan = httpx.get(f"{server}/api/v1/plans/jobs/{job}/result").json()
+        assert (int(facts["visits"]), int(facts["baseline"]), int(facts["night"]),
+                int(facts["unplaced"])) == (
+            plan["metrics"]["visits"]["whistle"], plan["metrics"]["visits"]["baseline"],
+            plan["summary"]["night_visits"], plan["summary"]["checks_unplaced"])
+        why = page.js("Array.from(document.querySelectorAll('#ws-plan-cal-why li'))"
+                      ".map(function (li) { return li.textContent; })")
+        reasons = {u["reason"] for u in plan["unplaced"]}
+        assert bool(why) == bool(reasons)
+        assert all(w.split(": ", 1)[1] in reasons for w in why)
+        hrefs = page.js("Array.from(document.querySelectorAll('#ws-plan-cal-out a'))"
+                        ".map(function (a) { return a.getAttribute('href'); })")
+        assert hrefs == [f"api/v1/plans/jobs/{job}/export.csv",
+                         f"api/v1/plans/jobs/{job}/export.xlsx"]
+        assert httpx.get(f"{server}/{hrefs[0]}").status_code == 200
+        # The new calendar is the source of the next routes.
+        assert page.js("document.getElementById('ws-plan-calendar').value") == job
+        assert page.js("document.getElementById('ws-plan-use-calendar').checked") is True
+        busy = max(plan["days"], key=lambda d: len(d["visits"]))["date"]
+        _set(page, "ws-plan-date", busy)
+        _set(page, "ws-plan-time", "2")
+        page.js("document.getElementById('ws-plan-run').click()")
+        assert page.wait("document.body.dataset.planState === 'drawn'", timeout=60)
+        routes = page.js("document.body.dataset.planJob")
+        params = httpx.get(f"{server}/api/v1/plans/jobs/{routes}").json()["params"]
+        assert (params["calendar_job_id"], params["date"], params["duty"]) == (job, busy, "day")
+    finally:
+        page.close()

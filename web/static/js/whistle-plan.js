@@ -149,6 +149,7 @@
     ui.calendar = el("select");
     ui.calendar.id = "ws-plan-calendar";
     s2.appendChild(ui.calendar);
+    form.appendChild(buildCalendar());
 
     var last = add(form, "div", "ws-plan-actions");
     ui.time = input("number", "ws-plan-time", 10);
@@ -180,6 +181,139 @@
       if (job && !inPeriod(job, ui.date.value)) { ui.date.value = job.params.start; }
     });
     ui.sample.addEventListener("focus", function () { ui.useSample.checked = true; });
+  }
+
+  /* A new inspection calendar of the zone (综合查一次), one month or a quarter from a month:
+   * POST api/v1/plans/calendar, polled like a routes job; when done it is the calendar the
+   * routes are taken from. */
+  function buildCalendar() {
+    var ui = P.ui;
+    var box = el("details", "ws-plan-calbox");
+    box.id = "ws-plan-calbox";
+    add(box, "summary", null, "New calendar 新建检查日历");
+    var grid = add(box, "div", "ws-plan-grid");
+    ui.calFrom = input("month", "ws-plan-cal-from", today().slice(0, 7));
+    labelled(grid, "From month 起始月份", ui.calFrom);
+    ui.calSpan = el("select");
+    ui.calSpan.id = "ws-plan-cal-span";
+    [["1", "1 month 一个月"], ["3", "3 months 一个季度"]].forEach(function (o) {
+      add(ui.calSpan, "option", null, o[1]).value = o[0];
+    });
+    labelled(grid, "Span 范围", ui.calSpan);
+    var row2 = add(box, "div", "ws-plan-actions");
+    ui.calTime = input("number", "ws-plan-cal-time", 20);
+    ui.calTime.min = "1";
+    ui.calTime.max = "600";
+    var tl = labelled(row2, "Search 求解", ui.calTime, "ws-plan-inline");
+    add(tl, "span", "ws-plan-unit-s", "s");
+    ui.calRun = add(row2, "button", "ws-plan-run ws-plan-cal-run", "Plan calendar 生成日历");
+    ui.calRun.type = "button";
+    ui.calRun.id = "ws-plan-cal-run";
+    ui.calOut = add(box, "div", "ws-plan-calout");
+    ui.calOut.id = "ws-plan-cal-out";
+    ui.calRun.addEventListener("click", planCalendar);
+    return box;
+  }
+
+  function monthStart(ym, add_) {
+    var y = Number(ym.slice(0, 4)), m = Number(ym.slice(5, 7)) - 1 + add_;
+    y += Math.floor(m / 12);
+    m = ((m % 12) + 12) % 12;
+    return y + "-" + String(m + 1).padStart(2, "0") + "-01";
+  }
+
+  function planCalendar() {
+    var ui = P.ui;
+    clear(ui.calOut);
+    var note = add(ui.calOut, "p", "ws-plan-note");
+    var ym = ui.calFrom.value;
+    var secs = Number(ui.calTime.value);
+    if (!ui.zone.value) { note.textContent = "zone: choose a zone 请选择片区"; return; }
+    if (!/^\d{4}-\d{2}$/.test(ym)) { note.textContent = "start: choose a month 请选择月份"; return; }
+    if (!(secs > 0 && secs <= 600)) {
+      note.textContent = "time_limit_s: between 1 and 600 seconds";
+      return;
+    }
+    var body = {zone: ui.zone.value, start: monthStart(ym, 0),
+      end: monthStart(ym, Number(ui.calSpan.value)), time_limit_s: secs};
+    ui.calRun.disabled = true;
+    setBody("calendar", "running");
+    note.textContent = "Planning 规划中 " + body.start + " → " + body.end + "…";
+    function stop(text) {
+      ui.calRun.disabled = false;
+      setBody("calendar", "error");
+      note.className = "ws-msg ws-msg-error";
+      note.textContent = text;
+    }
+    api("plans/calendar", body).then(function (res) {
+      if (res.status !== 202) { stop(errorText(res)); return; }
+      var id = res.body.id;
+      function step() {
+        api("plans/jobs/" + encodeURIComponent(id)).then(function (r) {
+          if (!r.ok) { throw new Error(errorText(r)); }
+          var st = r.body;
+          if (st.state === "failed") { throw new Error(detailText(st.error, 422)); }
+          if (st.state !== "done") {
+            note.textContent = "Planning 规划中 " + body.start + " → " + body.end + " · " +
+              (st.elapsed_s || 0).toFixed(0) + " s";
+            window.setTimeout(step, POLL_MS);
+            return;
+          }
+          return api("plans/jobs/" + encodeURIComponent(id) + "/result").then(function (rr) {
+            if (!rr.ok) { throw new Error(errorText(rr)); }
+            calendarDone(st, rr.body);
+          });
+        }).catch(function (err) { stop(err.message); });
+      }
+      step();
+    }).catch(function (err) { stop("No answer from the service 服务无响应: " + err.message); });
+  }
+
+  function calendarDone(st, plan) {
+    var ui = P.ui;
+    var m = plan.metrics, s = plan.summary;
+    clear(ui.calOut);
+    ui.calRun.disabled = false;
+    var box = add(ui.calOut, "div", "ws-facts ws-plan-facts");
+    box.id = "ws-plan-cal-facts";
+    attrs(box, {"data-job": st.id, "data-visits": m.visits.whistle,
+      "data-baseline": m.visits.baseline, "data-night": s.night_visits,
+      "data-unplaced": s.checks_unplaced});
+    fact(box, "Visits 检查次数", m.visits.whistle + " (alone 各自 " + m.visits.baseline + ")");
+    fact(box, "Fewer 减少", (100 * m.reduction).toFixed(1) + " %");
+    fact(box, "Joint 联合", s.joint_visits + " visits");
+    fact(box, "Night duty 夜查", s.night_visits + " visits");
+    fact(box, "Not placed 未安排", s.checks_unplaced + " checks",
+      s.checks_unplaced ? "ws-plan-fact-left" : null);
+    fact(box, "Solver 求解", plan.solver.status + ", gap " +
+      (100 * (plan.solver.gap || 0)).toFixed(2) + " %");
+    if (plan.unplaced && plan.unplaced.length) {
+      var why = add(ui.calOut, "details", "ws-plan-log");
+      add(why, "summary", null, "Why not placed 未安排原因 (" + plan.unplaced.length + ")");
+      var count = {};
+      plan.unplaced.forEach(function (u) { count[u.reason] = (count[u.reason] || 0) + 1; });
+      var ul = add(why, "ul", "ws-plan-cal-why");
+      ul.id = "ws-plan-cal-why";
+      Object.keys(count).sort(function (x, y) { return count[y] - count[x]; }).slice(0, 8)
+        .forEach(function (r) { add(ul, "li", null, "× " + count[r] + ": " + r); });
+    }
+    var links = add(ui.calOut, "p", "ws-plan-note");
+    [["export.csv", "CSV"], ["export.xlsx", "XLSX"]].forEach(function (x) {
+      var a = add(links, "a", "ws-plan-dl", "Public plan 公开计划 " + x[1]);
+      a.href = API + "plans/jobs/" + encodeURIComponent(st.id) + "/" + x[0];
+      a.setAttribute("download", "");
+      links.appendChild(document.createTextNode(" "));
+    });
+    loadCalendars().then(function () {
+      if (calendarJob(st.id)) {
+        ui.calendar.value = st.id;
+        ui.useCalendar.checked = true;
+        if (!inPeriod(calendarJob(st.id), ui.date.value)) { ui.date.value = plan.start; }
+        calendarOptions();
+        ui.calendar.value = st.id;
+      }
+      setBody("calendar", "done");
+    });
   }
 
   function buildInsert() {
