@@ -175,17 +175,22 @@ def _set(page: _Cdp, ident: str, value: str) -> None:
             " n.dispatchEvent(new Event('input')); n.dispatchEvent(new Event('change')); }())")
 
 
+def _plan_tab(page: _Cdp, server: str) -> None:
+    """Open the map page, switch to the Plan tab and choose the zone."""
+    page.call("Page.navigate", page.session, url=f"{server}/")
+    page.wait("document.body && document.body.dataset.planReady === 'true'")
+    page.js("document.getElementById('ws-tab-plan').click()")
+    assert page.js("document.body.dataset.planMode") == "plan"
+    _set(page, "ws-plan-zone", ZONE)
+
+
 def test_zone_leader_plans_the_day_then_inserts_an_urgent_inspection(
         chromium: str, server: str, tmp_path: Path) -> None:
     page = _Cdp(chromium, tmp_path / "profile")
     try:
-        page.call("Page.navigate", page.session, url=f"{server}/")
-        page.wait("document.body && document.body.dataset.planReady === 'true'")
-        page.js("document.getElementById('ws-tab-plan').click()")
-        assert page.js("document.body.dataset.planMode") == "plan"
+        _plan_tab(page, server)
         assert page.js("getComputedStyle(document.getElementById('ws-ticket-list'))"
                        ".display") == "none"
-        _set(page, "ws-plan-zone", ZONE)
         _set(page, "ws-plan-date", DAY)
         _set(page, "ws-plan-sample", "8")
         _set(page, "ws-plan-time", "2")
@@ -277,10 +282,7 @@ def test_zone_leader_plans_a_calendar_in_the_panel_then_routes_a_day_of_it(
         chromium: str, server: str, tmp_path: Path) -> None:
     page = _Cdp(chromium, tmp_path / "profile")
     try:
-        page.call("Page.navigate", page.session, url=f"{server}/")
-        page.wait("document.body && document.body.dataset.planReady === 'true'")
-        page.js("document.getElementById('ws-tab-plan').click()")
-        _set(page, "ws-plan-zone", ZONE)
+        _plan_tab(page, server)
         page.js("document.getElementById('ws-plan-calbox').open = true")
         _set(page, "ws-plan-cal-from", "2025-03")
         _set(page, "ws-plan-cal-span", "1")

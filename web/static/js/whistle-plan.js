@@ -151,16 +151,10 @@
     s2.appendChild(ui.calendar);
     form.appendChild(buildCalendar());
 
-    var last = add(form, "div", "ws-plan-actions");
-    ui.time = input("number", "ws-plan-time", 10);
-    ui.time.min = "1";
-    ui.time.max = "300";
-    ui.time.step = "1";
-    var tl = labelled(last, "Search 求解", ui.time, "ws-plan-inline");
-    add(tl, "span", "ws-plan-unit-s", "s");
-    ui.run = add(last, "button", "ws-plan-run", "Plan routes 规划路线");
-    ui.run.type = "submit";
-    ui.run.id = "ws-plan-run";
+    var act = actions(form, "ws-plan-time", 10, 300, "ws-plan-run", "Plan routes 规划路线",
+      "submit");
+    ui.time = act.time;
+    ui.run = act.run;
 
     ui.msg = add(pane, "p", "ws-msg ws-msg-error ws-plan-msg");
     ui.msg.id = "ws-plan-msg";
@@ -183,6 +177,21 @@
     ui.sample.addEventListener("focus", function () { ui.useSample.checked = true; });
   }
 
+  /* A row with a search budget (seconds) and the button that starts the solve. */
+  function actions(parent, timeId, seconds, max, runId, text, type) {
+    var row = add(parent, "div", "ws-plan-actions");
+    var time = input("number", timeId, seconds);
+    time.min = "1";
+    time.max = String(max);
+    time.step = "1";
+    var tl = labelled(row, "Search 求解", time, "ws-plan-inline");
+    add(tl, "span", "ws-plan-unit-s", "s");
+    var run = add(row, "button", "ws-plan-run", text);
+    run.type = type;
+    run.id = runId;
+    return {time: time, run: run};
+  }
+
   /* A new inspection calendar of the zone (综合查一次), one month or a quarter from a month:
    * POST api/v1/plans/calendar, polled like a routes job; when done it is the calendar the
    * routes are taken from. */
@@ -200,15 +209,10 @@
       add(ui.calSpan, "option", null, o[1]).value = o[0];
     });
     labelled(grid, "Span 范围", ui.calSpan);
-    var row2 = add(box, "div", "ws-plan-actions");
-    ui.calTime = input("number", "ws-plan-cal-time", 20);
-    ui.calTime.min = "1";
-    ui.calTime.max = "600";
-    var tl = labelled(row2, "Search 求解", ui.calTime, "ws-plan-inline");
-    add(tl, "span", "ws-plan-unit-s", "s");
-    ui.calRun = add(row2, "button", "ws-plan-run ws-plan-cal-run", "Plan calendar 生成日历");
-    ui.calRun.type = "button";
-    ui.calRun.id = "ws-plan-cal-run";
+    var act = actions(box, "ws-plan-cal-time", 20, 600, "ws-plan-cal-run",
+      "Plan calendar 生成日历", "button");
+    ui.calTime = act.time;
+    ui.calRun = act.run;
     ui.calOut = add(box, "div", "ws-plan-calout");
     ui.calOut.id = "ws-plan-cal-out";
     ui.calRun.addEventListener("click", planCalendar);
