@@ -77,6 +77,7 @@ from planner.joint import (
     assemble_plan,
     diagnose,
     place_greedy,
+    repeats_visit,
 )
 from planner.objects import Demand, ObjectSet, load_objects, zone_demand
 
@@ -229,8 +230,7 @@ def _solve_block(inst: CalendarInstance, parts: Sequence[Part], block: list[Part
                 continue
             if any(day[q] >= 0 and int(ordn[day[q]]) - t < g for q, g in succs[p.id]):
                 continue
-            if p.combinable and any((h, hn) != (d, p.night) and abs(int(ordn[h]) - t) < gap_n
-                                    for h, hn in obj_days[p.obj]):
+            if p.combinable and repeats_visit(obj_days[p.obj], d, p.night, ordn, gap_n):
                 continue
             keep.append(d)
         cand[p.id] = keep

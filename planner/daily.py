@@ -1347,30 +1347,32 @@ def plan_day(visits: Sequence[DayVisit], roster: TeamRoster, day: date, *, zone:
         if not v.units:
             raise DayPlanError(f"visits[{v.id}].units: at least one unit must inspect")
 
+    # The other duty's visits are listed for its own plan; nothing below needs their places.
+    other = [LeftOut(v.id, f"{v.duty}_duty", (
+                f"a {v.duty} visit ({v.hours_text()}): routed with the {v.duty} duty's crews "
+                f"(duty {v.duty!r}), not in this {options.duty} plan"))
+             for v in visits if v.duty != options.duty]
+    mine = [v for v in visits if v.duty == options.duty]
+
     # Places: every base a crew of these units might start from, then the visits.
-    units = sorted({u for v in visits for u in v.units})
+    units = sorted({u for v in mine for u in v.units})
     bases: dict[str, tuple[float, float]] = {}
     for u in units:
         for t in unit_teams(u, roster):
             bases.setdefault(t.id, (t.base_lon, t.base_lat))
     base_ids = sorted(bases)
-    lon = [bases[b][0] for b in base_ids] + [v.lon for v in visits]
-    lat = [bases[b][1] for b in base_ids] + [v.lat for v in visits]
+    lon = [bases[b][0] for b in base_ids] + [v.lon for v in mine]
+    lat = [bases[b][1] for b in base_ids] + [v.lat for v in mine]
     matrix = travel_matrix(lon, lat, travel)
     team_row = {b: k for k, b in enumerate(base_ids)}
-    visit_row = {v.id: len(base_ids) + k for k, v in enumerate(visits)}
-    say(f"{len(visits)} visits, {len(units)} units, travel times: {matrix.eta_source}")
+    visit_row = {v.id: len(base_ids) + k for k, v in enumerate(mine)}
+    say(f"{len(mine)} {options.duty} visits ({len(other)} for the other duty), {len(units)} "
+        f"units, travel times: {matrix.eta_source}")
 
     left: dict[str, tuple[str, str]] = {}
-    other: list[LeftOut] = []
     all_pairs = {u: certified_pairs(u, roster, day, options) for u in units}
     candidates: list[DayVisit] = []
-    for v in visits:
-        if v.duty != options.duty:
-            other.append(LeftOut(v.id, f"{v.duty}_duty", (
-                f"a {v.duty} visit ({v.hours_text()}): routed with the {v.duty} duty's crews "
-                f"(duty {v.duty!r}), not in this {options.duty} plan")))
-            continue
+    for v in mine:
         w = v.start_window()
         if w is None:
             left[v.id] = ("opening_hours", f"its {v.hours_text()} leave no time to start "

@@ -621,6 +621,19 @@ def _item_visits(demand: Demand, catalogue: Catalogue, town_unit: dict[str, int]
 # -- greedy placement ---------------------------------------------------------------------------
 
 
+def repeats_visit(visited: Iterable[tuple[int, bool]], d: int, night: bool,
+                  ordinal: np.ndarray, gap: int) -> bool:
+    """True when a combinable visit on working day ``d`` (``night``: on the night duty) would
+    be a separate visit within ``gap`` days of an object's ``visited`` (day, night) visits.
+
+    The anti-repeat rule as the greedy placement, the solver's candidate days and the
+    diagnosis all apply it: the same day and duty is the same (joint) visit; a day and a
+    night visit are separate.
+    """
+    t = int(ordinal[d])
+    return any((h, hn) != (d, night) and abs(int(ordinal[h]) - t) < gap for h, hn in visited)
+
+
 @dataclass
 class Placement:
     """Day index per part (-1: not placed) and the team minutes booked per working day."""
@@ -675,11 +688,8 @@ def place_greedy(inst: CalendarInstance, parts: Sequence[Part],
         for q, g in succs[p.id]:
             if day[q] >= 0 and ordn[day[q]] - t < g:
                 return False
-        return not (coordinate and p.combinable and repeats(obj_days[p.obj], d, p.night))
-
-    def repeats(visited: set[tuple[int, bool]], d: int, night: bool) -> bool:
-        return any((h, hn) != (d, night) and abs(int(ordn[h]) - int(ordn[d])) < gap_n
-                   for h, hn in visited)
+        return not (coordinate and p.combinable
+                    and repeats_visit(obj_days[p.obj], d, p.night, ordn, gap_n))
 
     def util(u: int, d: int, extra: int) -> float:
         return (booked[u, d] + extra) / cap[u, d] if cap[u, d] > 0 else math.inf
@@ -745,12 +755,12 @@ def diagnose(inst: CalendarInstance, parts: Sequence[Part], spacing: Mapping[tup
         need = sum(q.load_min for q in parts if q.slot == p.slot and q.cand.size
                    and p.start <= q.start and q.end <= p.end)
         over = f", exceeded by {need - cap} min" if need > cap else ""
-        duty = " night duty" if p.night else ""
+        duty = "night-duty " if p.night else ""
         return "capacity", (
-            f"{duty.strip() + ' ' if duty else ''}capacity of {unit.name} ({unit.key}) on the "
-            f"{int(window.size)} working days of {span} is {cap} min; the{duty} visits due "
-            f"there need {need} min{over}; no day has {p.load_min} min left for this one")
-    others = [int(day[q.id]) for q in parts
+            f"{duty}capacity of {unit.name} ({unit.key}) on the {int(window.size)} working days "
+            f"of {span} is {cap} min; the {duty}visits due there need {need} min{over}; no day "
+            f"has {p.load_min} min left for this one")
+    others = [(int(day[q.id]), q.night) for q in parts
               if q.obj == p.obj and q.combinable and q.id != pid and day[q.id] >= 0]
     kinds = set()
     for d in free:
@@ -759,9 +769,8 @@ def diagnose(inst: CalendarInstance, parts: Sequence[Part], spacing: Mapping[tup
         if any(day[b if a == pid else a] >= 0
                and abs(t - int(ordn[day[b if a == pid else a]])) < g for a, b, g in near):
             kinds.add("spacing")
-        elif coordinate and p.combinable and any(
-                h != d and abs(t - int(ordn[h])) < inst.options.anti_repeat_days
-                for h in others):
+        elif coordinate and p.combinable and repeats_visit(
+                others, d, p.night, ordn, inst.options.anti_repeat_days):
             kinds.add("anti_repeat")
         else:
             kinds.add("open")

@@ -251,25 +251,12 @@
     }
     api("plans/calendar", body).then(function (res) {
       if (res.status !== 202) { stop(errorText(res)); return; }
-      var id = res.body.id;
-      function step() {
-        api("plans/jobs/" + encodeURIComponent(id)).then(function (r) {
-          if (!r.ok) { throw new Error(errorText(r)); }
-          var st = r.body;
-          if (st.state === "failed") { throw new Error(detailText(st.error, 422)); }
-          if (st.state !== "done") {
-            note.textContent = "Planning 规划中 " + body.start + " → " + body.end + " · " +
-              (st.elapsed_s || 0).toFixed(0) + " s";
-            window.setTimeout(step, POLL_MS);
-            return;
-          }
-          return api("plans/jobs/" + encodeURIComponent(id) + "/result").then(function (rr) {
-            if (!rr.ok) { throw new Error(errorText(rr)); }
-            calendarDone(st, rr.body);
-          });
-        }).catch(function (err) { stop(err.message); });
-      }
-      step();
+      watch(res.body.id, function (st) {
+        note.textContent = "Planning 规划中 " + body.start + " → " + body.end + " · " +
+          (st.elapsed_s || 0).toFixed(0) + " s";
+      }, function () { return true; }).then(function (done) {
+        calendarDone(done[0], done[1]);
+      }).catch(function (err) { stop(err.message); });
     }).catch(function (err) { stop("No answer from the service 服务无响应: " + err.message); });
   }
 
@@ -537,35 +524,44 @@
     });
   }
 
+  /* Poll job ``id`` while ``live()``: ``tick(status)`` on every answer; resolves with
+   * [status, result] when it is done, rejects with its error when it failed. */
+  function watch(id, tick, live) {
+    var url = "plans/jobs/" + encodeURIComponent(id);
+    return new Promise(function (resolve, reject) {
+      function step() {
+        if (!live()) { return; }
+        api(url).then(function (res) {
+          if (!live()) { return; }
+          if (!res.ok) { throw new Error(errorText(res)); }
+          var st = res.body;
+          tick(st);
+          if (st.state === "done") {
+            return api(url + "/result").then(function (r) {
+              if (!r.ok) { throw new Error(errorText(r)); }
+              resolve([st, r.body]);
+            });
+          }
+          if (st.state === "failed") { throw new Error(detailText(st.error, 422)); }
+          window.setTimeout(step, POLL_MS);
+        }).catch(reject);
+      }
+      step();
+    });
+  }
+
   /* Poll a job until it finishes, showing its progress; then show its result. ``why`` is
    * "plan" (a new plan, a deep link) or "insert" (an urgent insertion). */
   function follow(status, why) {
     var seq = ++P.seq;
-    var id = status.id;
+    function live() { return seq === P.seq; }
     setBody(why === "insert" ? "insert" : "state", "running");
     progress(status);
-    function step() {
-      if (seq !== P.seq) { return; }
-      api("plans/jobs/" + encodeURIComponent(id)).then(function (res) {
-        if (seq !== P.seq) { return; }
-        if (!res.ok) { throw new Error(errorText(res)); }
-        var st = res.body;
-        progress(st);
-        if (st.state === "done") {
-          return api("plans/jobs/" + encodeURIComponent(id) + "/result").then(function (r) {
-            if (seq !== P.seq) { return; }
-            if (!r.ok) { throw new Error(errorText(r)); }
-            show(st, r.body);
-          });
-        }
-        if (st.state === "failed") { throw new Error(detailText(st.error, 422)); }
-        window.setTimeout(step, POLL_MS);
-      }).catch(function (err) {
-        if (seq !== P.seq) { return; }
-        failed(why, err.message);
-      });
-    }
-    step();
+    watch(status.id, progress, live).then(function (done) {
+      if (live()) { show(done[0], done[1]); }
+    }).catch(function (err) {
+      if (live()) { failed(why, err.message); }
+    });
   }
 
   function failed(why, text) {
