@@ -269,12 +269,20 @@ def main(argv: list[str] | None = None) -> None:
                     help="epochs of a lone chain's cost phase after the fleet phase (default "
                     f"{sisr._FLEET_EPOCHS}; parallel chains run one each; other values only "
                     "to measure the choice)")
+    ap.add_argument("--crossover-at", type=float, nargs="*",
+                    default=list(sisr._CROSSOVER_AT),
+                    help="shares of a solve's time at which parallel chains cross their plans "
+                    f"(default {' '.join(map(str, sisr._CROSSOVER_AT))}; none: independent "
+                    "chains; other values only to measure the choice)")
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error(f"--workers: expected a whole number >= 1, got {args.workers}")
     if args.fleet_epochs < 1:
         ap.error(f"--fleet-epochs: expected a whole number >= 1, got {args.fleet_epochs}")
     sisr._FLEET_EPOCHS = args.fleet_epochs  # read by a lone chain's Sisr when it is built
+    if any(not 0 < f < 1 for f in args.crossover_at):
+        ap.error(f"--crossover-at: expected shares between 0 and 1, got {args.crossover_at}")
+    sisr._CROSSOVER_AT = tuple(sorted(args.crossover_at))  # read when a solve's chains start
     print(HEADER, file=sys.stderr)
     rows = run(args)
     print(summary(rows), file=sys.stderr)

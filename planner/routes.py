@@ -15,11 +15,13 @@ How a solve spends its time budget
    much weaker on time windows (2.7 % vs ~0.6 % above the Solomon optima at 10 s, see
    ``bench/README.md``); it stays in charge of every other problem (breaks, several windows,
    frozen prefixes, optional visits, duration costs), where OR-Tools' generality matters.
-   With ``workers`` > 1 that many independent chains run in threads (the kernels release
-   the GIL) and the best plan wins: on a tight fleet one chain's outcome is largely the basin
-   its first seconds fall into, and a second chain on a free core rarely falls into a bad
-   one too. A lone chain draws twice instead: after the fleet phase it runs two shorter
-   anneals from the fleet plan and keeps the better. The numba kernels are cached on disk;
+   With ``workers`` > 1 that many chains run in threads (the kernels release the GIL) and
+   the best plan wins: on a tight fleet one chain's outcome is largely the basin its first
+   seconds fall into, and a second chain on a free core rarely falls into a bad one too.
+   Twice late in the solve the chains meet and each goes on from a route-exchange child of
+   its best plan and another's, so what one found can serve the other. A lone chain draws
+   twice instead: after the fleet phase it runs two shorter anneals from the fleet plan and
+   keeps the better. The numba kernels are cached on disk;
    a process loads them on first use (call :func:`warm_up` to do it up front). While they
    are not loaded, OR-Tools does the work, so the time limit holds even on the first run
    after an install, when they are compiled.
@@ -45,7 +47,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from planner.model import RoutingProblem
 from planner.result import RoutingResult, evaluate
-from planner.sisr import KERNELS, Sisr, numba, warm_up
+from planner.sisr import KERNELS, Exchange, Sisr, numba, warm_up
 
 __all__ = ["Progress", "ProgressFn", "solve", "warm_up"]
 
@@ -90,11 +92,12 @@ def solve(
     progress
         Called with a :class:`Progress` on each new best plan (throttled) and per phase.
     workers
-        Independent improvement chains run side by side, one thread each (the compiled
-        kernels release the GIL); the best plan wins. Worth it up to the number of free
-        cores: a tightly constrained run's outcome is largely the basin its first seconds
-        fall into, so two chains miss far less often than one (``bench/README.md``). Only
-        the SISR improver uses them; chain ``k`` is seeded ``seed + 1000 * k``.
+        Improvement chains run side by side, one thread each (the compiled kernels
+        release the GIL), cross their best plans twice late in the solve, and the best
+        plan wins. Worth it up to the number of free cores: a tightly constrained run's
+        outcome is largely the basin its first seconds fall into, so two chains miss far
+        less often than one (``bench/README.md``). Only the SISR improver uses them; chain
+        ``k`` is seeded ``seed + 1000 * k``.
 
     Returns
     -------
@@ -178,14 +181,20 @@ _CHAIN_SEED_STEP = 1000  # chain k of a solve with seed s is seeded s + 1000 k
 def _sisr_chains(problem: RoutingProblem, plan: Sequence[Sequence[int]], seed: int,
                  workers: int, deadline: float,
                  reporter: Callable[[str, float], None]) -> list[list[int]] | None:
-    """Improve ``plan`` with ``workers`` independent SISR chains; the best checked plan wins.
+    """Improve ``plan`` with ``workers`` SISR chains; the best checked plan wins.
 
     Each chain has its own arrays and random stream, so threads share nothing but the
-    (locked) reporter; a feasible plan beats an infeasible one, then the lower cost wins.
+    (locked) reporter and the exchange where they meet to cross plans (copies are passed);
+    a feasible plan beats an infeasible one, then the lower cost wins.
     """
+    start = time.perf_counter()
+    exchange = Exchange(workers, start, deadline) if workers > 1 else None
+
     def chain(k: int) -> list[list[int]] | None:
-        # A lone chain splits its cost phase in epochs; parallel chains are the draws.
-        sisr = Sisr(problem, seed + _CHAIN_SEED_STEP * k, chains=workers)
+        # A lone chain splits its cost phase in epochs; parallel chains are the draws,
+        # crossed at the exchange.
+        sisr = Sisr(problem, seed + _CHAIN_SEED_STEP * k, chains=workers, exchange=exchange,
+                    rank=k)
         return sisr.run(plan, deadline, reporter)
 
     if workers == 1:  # in this thread, and no second check of the one plan

@@ -5,10 +5,11 @@ neighbouring visits, re-insert them greedily with "blinks", accept by simulated 
 Added here: whole-route removals now and then, restarts from a fresh construction on
 stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
 fleet-minimisation phase for vehicles-first objectives, a local search (relocate,
-exchange and 2-opt*) that polishes every new best plan, time-window orders for the
-recreate, early rejection of recreates that can no longer be accepted, insertion scans
-that start at the first place that can be on time, and schedule caches updated from the
-insertion point on long routes. Everything runs in double precision on plain arrays;
+exchange and 2-opt*) that polishes every new best plan, a route-exchange crossover of
+parallel chains' best plans, time-window orders for the recreate, early rejection of
+recreates that can no longer be accepted, insertion scans that start at the first place
+that can be on time, and schedule caches updated from the insertion point on long routes.
+Everything runs in double precision on plain arrays;
 :func:`planner.routes.solve` decides when it is used.
 """
 
@@ -80,6 +81,20 @@ _FLEET_EPOCHS = 2
 # Recreate: routes at least this long get their caches updated from the insertion point
 # (_insert_refresh); shorter ones are recomputed whole, which is cheaper there.
 _INCREMENTAL_MIN = 20
+# Parallel chains meet at these shares of the solve's time to cross their best plans
+# (Sisr.crossover), each then going on from its child (see Exchange).
+_CROSSOVER_AT = (0.6, 0.8)
+# ... trying this many route selections, each child in both variants, keeping the cheapest.
+_CROSSOVER_TRIALS = 20
+# ... and giving a child's left-out visits at most this long to find a place in its fleet.
+_CROSSOVER_REPAIR_S = 0.5
+# ... and going on from a child only if it costs at most this share of the parent's travel
+# more than the parent.
+_CROSSOVER_SLACK = 0.015
+# ... and only where routes are short: exchanging a few of many short routes helped (GH
+# 200 RC1_2_1, 11 visits a route, eight seeds: mean 2.47 -> 1.08 %), while with four
+# routes of 50 (R2_2_1, RC2_2_6) the search lost more from the meetings than it gained.
+_CROSSOVER_MAX_VISITS = 25.0
 # Polish: a visit may trade routes with one of this many of its nearest neighbours.
 _EXCHANGE_NEIGHBOURS = 20
 
@@ -1192,6 +1207,28 @@ def _construct(order, routes, rlen, cl_loc, ready, due, svc, demand, cap, allowe
                      v_late, v_maxdur, v_maxdist, v_fixed, v_cpd, v_class, tt, dd, 0.0)
 
 
+@_jit
+def _repair(removed, n_removed, seed, max_routes, pending, routes, rlen, cl_loc, ready, due,
+            svc, demand, cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist,
+            v_fixed, v_cpd, v_class, tt, dd, adj, tails, blink, polish):
+    """Insert ``removed[:n_removed]`` into a partial plan (a crossover child) in one of
+    SISR's recreate orders, using at most ``max_routes`` routes (what does not fit goes to
+    ``pending``), and polish it if ``polish``; returns (clients pending, cost)."""
+    np.random.seed(seed)
+    est, lst, load, rdist, where = _caches(routes, rlen, cl_loc, ready, due, svc, demand,
+                                           v_start, v_end, v_early, v_late, tt, dd)
+    _sort_removed(removed, n_removed, cl_loc, demand, v_start, dd, ready, due)
+    n_pending = _recreate_partial(removed, n_removed, max_routes, pending, routes, rlen, where,
+                                  est, lst, load, rdist, cl_loc, ready, due, svc, demand, cap,
+                                  allowed, v_start, v_end, v_early, v_late, v_maxdur,
+                                  v_maxdist, v_fixed, v_cpd, v_class, tt, dd, blink)
+    if polish and n_pending == 0:
+        _polish(routes, rlen, where, est, lst, load, rdist, cl_loc, ready, due, svc, demand,
+                cap, allowed, v_start, v_end, v_early, v_late, v_maxdur, v_maxdist, v_fixed,
+                v_cpd, v_class, tt, dd, adj, tails)
+    return n_pending, _total_cost(rlen, rdist, v_fixed, v_cpd)
+
+
 def _mean_route_length(plan: Sequence[Sequence[int]]) -> float:
     """Mean number of visits of the used routes of ``plan`` (0 if none is used)."""
     used = [len(r) for r in plan if r]
@@ -1232,10 +1269,14 @@ def _is_metric(dd: np.ndarray, locations: np.ndarray) -> bool:
 class Sisr:
     """Python side of the SISR improver: arrays, time slicing, temperatures, progress."""
 
-    def __init__(self, problem: RoutingProblem, seed: int, chains: int = 1):
-        """``chains``: how many independent chains the solve runs (see ``_FLEET_EPOCHS``)."""
+    def __init__(self, problem: RoutingProblem, seed: int, chains: int = 1,
+                 exchange: Exchange | None = None, rank: int = 0):
+        """``chains``: how many chains the solve runs (see ``_FLEET_EPOCHS``); ``exchange``:
+        where they meet to cross their plans, ``rank`` this chain's place there."""
         p = self.problem = problem
         self.seed = seed
+        self.rank = rank
+        self._round = 0  # the next meeting at the exchange
         self.iterations = self.fleet_iterations = 0  # counters for benchmarks
         n = p.n_clients
         cl = p.clients
@@ -1304,6 +1345,12 @@ class Sisr:
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
+        # Crossover moves routes between plans as they are, so every vehicle must be able
+        # to drive any route; it relies on a route staying on time when visits leave it.
+        uniform = self.tails and all(np.all(a == a[0]) for a in (
+            self.cap, self.v_maxdur, self.v_maxdist, self.v_fixed, self.v_cpd)) and bool(
+            self.allowed.all())
+        self.exchange = exchange if uniform and self.metric else None
 
     def _static(self) -> tuple:
         return (self.cl_loc, self.ready, self.due, self.svc, self.demand, self.cap, self.allowed,
@@ -1419,6 +1466,102 @@ class Sisr:
         return np.full_like(self.v_fixed, _FLEET_ACCEPT * self._travel(plan)
                             / max(1, len(used_routes)))
 
+    def crossover(self, mine: Sequence[Sequence[int]], other: Sequence[Sequence[int]],
+                  rng: np.random.Generator) -> list[list[int]] | None:
+        """A child of two plans by selective route exchange (Nagata & Kobayashi 2010).
+
+        Take ``k`` neighbouring routes out of ``mine`` and put in the ``k`` routes of
+        ``other`` that best cover their visits; a visit then served twice keeps either its
+        place in the rest of ``mine`` or the one in the new routes (two variants), and the
+        visits no longer served are inserted greedily without opening a route. Of
+        ``_CROSSOVER_TRIALS`` selections the child leaving the fewest visits out, then the
+        cheapest, wins; its left-out visits get the fleet phase's moves for up to
+        ``_CROSSOVER_REPAIR_S`` (at a tight fleet most children leave some out, and a child
+        with an extra route is of no use when vehicles come first), then it is polished.
+        None if it still leaves a visit out or breaks a rule.
+        """
+        a = [list(r) for r in mine if r]
+        b = [list(r) for r in other if r]
+        if len(a) < 2 or not b or len(a) > self.problem.n_vehicles:
+            return None
+        route_of = {c: i for i, r in enumerate(a) for c in r}
+        static = self._static()
+        removed = np.zeros(self.problem.n_clients, dtype=np.int64)
+        pending = np.zeros(self.problem.n_clients, dtype=np.int64)
+        fleet = len(a)
+        best: tuple[tuple[int, float], np.ndarray, np.ndarray, np.ndarray] | None = None
+        for _ in range(_CROSSOVER_TRIALS):
+            k = int(rng.integers(1, max(1, min(len(a), len(b)) // 2) + 1))
+            taken: list[int] = []
+            for c in self.adj[int(rng.integers(self.problem.n_clients))]:
+                r = route_of[int(c)]
+                if r not in taken:
+                    taken.append(r)
+                    if len(taken) == k:
+                        break
+            out = {c for i in taken for c in a[i]}
+            score = np.array([2 * len(out.intersection(r)) - len(r) for r in b], dtype=float)
+            score += rng.random(len(b)) * 0.5  # ties broken at random
+            put = [b[j] for j in np.argsort(-score)[:len(taken)]]
+            covered = {c for r in put for c in r}
+            rest = [a[i] for i in range(len(a)) if i not in taken]
+            for child in ([*rest, *[[c for c in r if c in out] for r in put]],
+                          [*[[c for c in r if c not in covered] for r in rest], *put]):
+                child = [r for r in child if r]
+                missing = sorted(out - covered)
+                removed[:len(missing)] = missing
+                routes, rlen = self._arrays(child)
+                n_pend, cost = _repair(removed, len(missing), int(rng.integers(2**31 - 1)),
+                                       fleet, pending, routes, rlen, *static, self.adj,
+                                       self.tails, _SISR_BLINK, False)
+                if best is None or (n_pend, cost) < best[0]:
+                    best = ((n_pend, cost), routes, rlen, pending[:n_pend].copy())
+        if best is None:
+            return None
+        (n_pend, _), routes, rlen, left = best
+        if n_pend:
+            # Work the left-out visits in with the fleet phase's moves, keeping the fleet.
+            pend = np.zeros(self.problem.n_clients, dtype=np.int64)
+            pend[:n_pend] = left
+            absence = np.zeros(self.problem.n_clients, dtype=np.int64)
+            done_r, done_l = routes.copy(), np.zeros_like(rlen)
+            c_bar, l_max = _string_lengths(mine)
+            stop = time.perf_counter() + _CROSSOVER_REPAIR_S
+            while n_pend and time.perf_counter() < stop:
+                n_pend, _ = _fleet_chunk(
+                    200, int(rng.integers(2**31 - 1)), routes, rlen, pend, n_pend, fleet,
+                    absence, done_r, done_l, fleet, *static, self.adj, c_bar, l_max,
+                    _SISR_BLINK, _BYPASS)
+            if n_pend:
+                return None
+            routes, rlen = done_r, done_l
+        _repair(removed, 0, int(rng.integers(2**31 - 1)), fleet, pending, routes, rlen,
+                *static, self.adj, self.tails, _SISR_BLINK, True)
+        plan = self._plan(routes, rlen)
+        return plan if evaluate(self.problem, plan).is_feasible() else None
+
+    def _meet(self, best_r: np.ndarray, best_l: np.ndarray, deadline: float,
+              rng: np.random.Generator) -> list[list[int]] | None:
+        """If a meeting at the exchange is due, swap best plans and return a child of this
+        chain's and another's (None if no meeting is due or it fails)."""
+        ex = self.exchange
+        if ex is None or self._round >= len(ex.times) or time.perf_counter() < ex.times[
+                self._round]:
+            return None
+        round_, self._round = self._round, self._round + 1
+        mine = self._plan(best_r, best_l)
+        others = ex.swap(round_, self.rank, mine, deadline)
+        if not others or _mean_route_length(mine) > _CROSSOVER_MAX_VISITS:
+            return None
+        child = self.crossover(mine, others[int(rng.integers(len(others)))], rng)
+        if child is None:
+            return None
+        # A child far above its parent only costs the chain its remaining time (GH 200
+        # RC2_2_6: children 3-16 % above, where elsewhere they came within about 1 %).
+        slack = _CROSSOVER_SLACK * self._travel(mine)
+        return child if evaluate(self.problem, child).cost() <= evaluate(
+            self.problem, mine).cost() + slack else None
+
     def _anneal(self, plan: Sequence[Sequence[int]], deadline: float,
                 reporter: Callable[[str, float], None], fixed_acc: np.ndarray,
                 fleet: bool) -> list[list[int]]:
@@ -1488,6 +1631,14 @@ class Sisr:
                 if fresh is not None:
                     cur_r, cur_l = self._arrays(fresh)
                     epoch = last_best = now
+            child = self._meet(best_r, best_l, deadline, rng)
+            if child is not None:
+                cur_r, cur_l = self._arrays(child)
+                cost = evaluate(self.problem, child).cost()
+                if cost < best - 1e-9:
+                    best_r[:], best_l[:], best = cur_r, cur_l, cost
+                    report(cost)
+                last_best = now
             f0 = min(1.0, (now - epoch) / max(1e-9, deadline - epoch))
             t_a = t_hot * (t_cold / t_hot) ** f0
             tic = time.perf_counter()
@@ -1507,6 +1658,35 @@ class Sisr:
             iters = int(max(20, min(rate * 0.1, rate * max(0.0, deadline - time.perf_counter())
                                     * 0.9)))
         return self._plan(best_r, best_l), best
+
+
+class Exchange:
+    """Where parallel chains meet at set times to swap their best plans.
+
+    Each meeting has its own barrier, so a chain that misses one (its slice ran long, or it
+    had stopped) breaks only that meeting: the others wait at most until their deadline and
+    go on alone.
+    """
+
+    def __init__(self, parties: int, start: float, deadline: float):
+        """Meetings at ``_CROSSOVER_AT`` shares of the time from ``start`` to ``deadline``."""
+        self.times = [start + f * (deadline - start) for f in _CROSSOVER_AT]
+        self._barriers = [threading.Barrier(parties) for _ in self.times]
+        self._board: dict[tuple[int, int], list[list[int]]] = {}
+        self._lock = threading.Lock()
+
+    def swap(self, round_: int, rank: int, plan: list[list[int]],
+             deadline: float) -> list[list[list[int]]]:
+        """Post ``plan`` for meeting ``round_`` and return the other chains' plans (none if
+        the meeting failed)."""
+        with self._lock:
+            self._board[round_, rank] = plan
+        try:
+            self._barriers[round_].wait(max(0.01, deadline - time.perf_counter() - 0.05))
+        except threading.BrokenBarrierError:
+            return []
+        with self._lock:
+            return [p for (r, k), p in self._board.items() if r == round_ and k != rank]
 
 
 class KernelLoader:
@@ -1576,3 +1756,6 @@ def _exercise_kernels() -> None:
                      int(np.count_nonzero(cur_l)), np.zeros(n, dtype=np.int64), cur_r.copy(),
                      cur_l.copy(), 1, *sisr._static(), sisr.adj, _SISR_CBAR, _SISR_LMAX,
                      _SISR_BLINK, _BYPASS)
+        removed = np.zeros(n, dtype=np.int64)
+        _repair(removed, 0, 0, 3, removed.copy(), cur_r.copy(), cur_l.copy(), *sisr._static(),
+                sisr.adj, sisr.tails, _SISR_BLINK, True)

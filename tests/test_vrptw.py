@@ -337,9 +337,9 @@ def test_solve_tells_each_chain_how_many_run(monkeypatch):
     built: list[int] = []
     real = routes.Sisr
 
-    def counted(problem, seed, chains=1):
+    def counted(problem, seed, chains=1, **meeting):
         built.append(chains)
-        return real(problem, seed, chains)
+        return real(problem, seed, chains, **meeting)
 
     monkeypatch.setattr(routes, "Sisr", counted)
     problem = _packing_problem(fixed_cost=10_000.0)
@@ -716,7 +716,8 @@ def test_parallel_chains_prefer_a_feasible_plan_to_a_cheaper_broken_one(
     by_seed = {0: ok[-1], 1000: broken, 2000: ok[0]}
 
     class Fixed:
-        def __init__(self, problem: RoutingProblem, seed: int, chains: int = 1):
+        def __init__(self, problem: RoutingProblem, seed: int, chains: int = 1,
+                     **meeting: object):
             self.seed = seed
 
         def run(self, plan, deadline, reporter):  # type: ignore[no-untyped-def]
@@ -728,6 +729,128 @@ def test_parallel_chains_prefer_a_feasible_plan_to_a_cheaper_broken_one(
     by_seed[2000] = ok[-1]
     assert routes._sisr_chains(tiny, ok[0], 0, 3, time.perf_counter() + 1,
                                lambda *a: None) == ok[-1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crossover_child_serves_every_visit_once_and_differs_from_its_parent(seed: int):
+    from planner.sisr import Sisr
+
+    warm_up()
+    n = 60
+    problem = _tight_problem(seed, n)
+    sisr = Sisr(problem, seed=seed)
+    mine, other = sisr.construct(seed), sisr.construct(seed + 100)
+    assert mine is not None and other is not None and mine != other
+    child = sisr.crossover(mine, other, np.random.default_rng(seed))
+    assert child is not None
+    result = evaluate(problem, child)
+    assert result.is_feasible(), result.summary()
+    assert sorted(c for r in child for c in r) == list(range(n))
+    assert {tuple(r) for r in child if r} != {tuple(r) for r in mine if r}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_crossing_a_plan_with_itself_gives_it_back_no_worse(seed: int):
+    # Each route taken out is best covered by itself, so nothing is left to re-insert and
+    # only the polish may change the plan, never for the worse.
+    from planner.sisr import Sisr
+
+    warm_up()
+    problem = _tight_problem(seed, 50)
+    sisr = Sisr(problem, seed=seed)
+    plan = sisr.construct()
+    assert plan is not None
+    child = sisr.crossover(plan, plan, np.random.default_rng(seed))
+    assert child is not None
+    assert evaluate(problem, child).is_feasible()
+    assert evaluate(problem, child).cost() <= evaluate(problem, plan).cost() + 1e-6
+
+
+def test_exchange_swaps_plans_and_a_missed_meeting_does_not_block_the_next():
+    from planner.sisr import Exchange
+
+    now = time.perf_counter()
+    ex = Exchange(2, now, now + 1.0)
+    assert len(ex.times) >= 2 and all(now < t < now + 1.0 for t in ex.times)
+    got: dict[int, list] = {}
+
+    def chain(rank: int) -> None:
+        got[rank] = ex.swap(0, rank, [[rank]], time.perf_counter() + 5.0)
+
+    threads = [threading.Thread(target=chain, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {0: [[[1]]], 1: [[[0]]]}
+    # Meeting 1: the other chain never comes; this one waits until its deadline only.
+    tic = time.perf_counter()
+    assert ex.swap(1, 0, [[0]], time.perf_counter() + 0.3) == []
+    assert time.perf_counter() - tic < 1.0
+
+
+def test_parallel_chains_meet_and_go_on_from_their_children(monkeypatch: pytest.MonkeyPatch):
+    from planner import routes
+    from planner.sisr import Sisr as RealSisr
+
+    crossed: list[tuple[int, bool]] = []
+
+    class Spy(RealSisr):
+        def crossover(self, mine, other, rng):  # type: ignore[no-untyped-def]
+            child = super().crossover(mine, other, rng)
+            crossed.append((self.rank, child is not None))
+            return child
+
+    monkeypatch.setattr(routes, "Sisr", Spy)
+    warm_up()
+    problem = _tight_problem(1, 60)
+    result = solve(problem, 1.5, seed=2, workers=2, improver="sisr")
+    assert result.is_feasible() and result.solver == "sisr"
+    assert sorted(rank for rank, _ in crossed) == [0, 0, 1, 1]  # two meetings, both chains
+    assert all(made for _, made in crossed)
+
+
+def test_a_chain_goes_on_from_a_child_only_if_it_is_near_its_own_best(
+        monkeypatch: pytest.MonkeyPatch):
+    from planner.sisr import Exchange, Sisr
+
+    warm_up()
+    problem = _tight_problem(2, 40)
+    now = time.perf_counter()
+    ex = Exchange(2, now - 10.0, now + 1.0)  # both meetings are due
+    sisr = Sisr(problem, seed=0, chains=2, exchange=ex, rank=0)
+    assert sisr.exchange is ex
+    plan = sisr.construct()
+    assert plan is not None
+    best_r, best_l = sisr._arrays(plan)
+    alone = [[c] for c in range(problem.n_clients)]  # feasible, and far dearer
+    assert evaluate(problem, alone).is_feasible()
+    monkeypatch.setattr(ex, "swap", lambda *args: [plan])
+    monkeypatch.setattr(sisr, "crossover", lambda mine, other, rng: alone)
+    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) is None
+    monkeypatch.setattr(sisr, "crossover", lambda mine, other, rng: [list(r) for r in mine])
+    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) == plan
+    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) is None  # no more
+
+
+def test_chains_with_long_routes_meet_but_do_not_cross(monkeypatch: pytest.MonkeyPatch):
+    from planner.sisr import _CROSSOVER_MAX_VISITS, Exchange, Sisr
+
+    warm_up()
+    n = 60
+    problem = _line_problem([(0.0, 1000.0)] * n, capacity=n)
+    now = time.perf_counter()
+    ex = Exchange(2, now - 10.0, now + 1.0)
+    sisr = Sisr(problem, seed=0, chains=2, exchange=ex, rank=0)
+    assert sisr.exchange is ex
+    plan = [list(range(n)), []]  # one route out along the line and back
+    assert evaluate(problem, plan).is_feasible() and n > _CROSSOVER_MAX_VISITS
+    met: list[int] = []
+    monkeypatch.setattr(ex, "swap", lambda round_, *args: met.append(round_) or [plan])
+    monkeypatch.setattr(sisr, "crossover", lambda mine, other, rng: [list(r) for r in mine])
+    best_r, best_l = sisr._arrays(plan)
+    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) is None
+    assert met == [0]  # it still came to the meeting, so the other chain is not kept waiting
 
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
