@@ -1540,10 +1540,11 @@ class Sisr:
         plan = self._plan(routes, rlen)
         return plan if evaluate(self.problem, plan).is_feasible() else None
 
-    def _meet(self, best_r: np.ndarray, best_l: np.ndarray, deadline: float,
-              rng: np.random.Generator) -> list[list[int]] | None:
-        """If a meeting at the exchange is due, swap best plans and return a child of this
-        chain's and another's (None if no meeting is due or it fails)."""
+    def _meet(self, best_r: np.ndarray, best_l: np.ndarray, best: float, deadline: float,
+              rng: np.random.Generator) -> tuple[list[list[int]], float] | None:
+        """If a meeting at the exchange is due, swap best plans (``best``: this chain's
+        cost) and return a child of this chain's and another's with its cost (None if no
+        meeting is due or it fails)."""
         ex = self.exchange
         if ex is None or self._round >= len(ex.times) or time.perf_counter() < ex.times[
                 self._round]:
@@ -1558,9 +1559,8 @@ class Sisr:
             return None
         # A child far above its parent only costs the chain its remaining time (GH 200
         # RC2_2_6: children 3-16 % above, where elsewhere they came within about 1 %).
-        slack = _CROSSOVER_SLACK * self._travel(mine)
-        return child if evaluate(self.problem, child).cost() <= evaluate(
-            self.problem, mine).cost() + slack else None
+        cost = evaluate(self.problem, child).cost()
+        return (child, cost) if cost <= best + _CROSSOVER_SLACK * self._travel(mine) else None
 
     def _anneal(self, plan: Sequence[Sequence[int]], deadline: float,
                 reporter: Callable[[str, float], None], fixed_acc: np.ndarray,
@@ -1631,10 +1631,10 @@ class Sisr:
                 if fresh is not None:
                     cur_r, cur_l = self._arrays(fresh)
                     epoch = last_best = now
-            child = self._meet(best_r, best_l, deadline, rng)
-            if child is not None:
+            met = self._meet(best_r, best_l, best, deadline, rng)
+            if met is not None:
+                child, cost = met
                 cur_r, cur_l = self._arrays(child)
-                cost = evaluate(self.problem, child).cost()
                 if cost < best - 1e-9:
                     best_r[:], best_l[:], best = cur_r, cur_l, cost
                     report(cost)

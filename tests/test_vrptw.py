@@ -823,14 +823,16 @@ def test_a_chain_goes_on_from_a_child_only_if_it_is_near_its_own_best(
     plan = sisr.construct()
     assert plan is not None
     best_r, best_l = sisr._arrays(plan)
+    cost = evaluate(problem, plan).cost()
     alone = [[c] for c in range(problem.n_clients)]  # feasible, and far dearer
     assert evaluate(problem, alone).is_feasible()
     monkeypatch.setattr(ex, "swap", lambda *args: [plan])
     monkeypatch.setattr(sisr, "crossover", lambda mine, other, rng: alone)
-    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) is None
+    assert sisr._meet(best_r, best_l, cost, now + 1.0, np.random.default_rng(0)) is None
     monkeypatch.setattr(sisr, "crossover", lambda mine, other, rng: [list(r) for r in mine])
-    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) == plan
-    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) is None  # no more
+    assert sisr._meet(best_r, best_l, cost, now + 1.0, np.random.default_rng(0)) == (
+        plan, pytest.approx(cost))
+    assert sisr._meet(best_r, best_l, cost, now + 1.0, np.random.default_rng(0)) is None  # no more
 
 
 def test_chains_with_long_routes_meet_but_do_not_cross(monkeypatch: pytest.MonkeyPatch):
@@ -849,7 +851,8 @@ def test_chains_with_long_routes_meet_but_do_not_cross(monkeypatch: pytest.Monke
     monkeypatch.setattr(ex, "swap", lambda round_, *args: met.append(round_) or [plan])
     monkeypatch.setattr(sisr, "crossover", lambda mine, other, rng: [list(r) for r in mine])
     best_r, best_l = sisr._arrays(plan)
-    assert sisr._meet(best_r, best_l, now + 1.0, np.random.default_rng(0)) is None
+    cost = evaluate(problem, plan).cost()
+    assert sisr._meet(best_r, best_l, cost, now + 1.0, np.random.default_rng(0)) is None
     assert met == [0]  # it still came to the meeting, so the other chain is not kept waiting
 
 
