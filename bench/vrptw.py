@@ -171,6 +171,7 @@ def run_one(problem: RoutingProblem, name: str, objective: str, seed: int,
         "time_limit_s": args.time_limit,
         "whistle_workers": args.workers,
         "fleet_epochs": args.fleet_epochs,
+        "fleet_draws": args.fleet_draws,
         "whistle_feasible": res.is_feasible(),
         "whistle_vehicles": res.n_vehicles,
         "whistle_distance": res.distance,
@@ -269,6 +270,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="epochs of a lone chain's cost phase after the fleet phase (default "
                     f"{sisr._FLEET_EPOCHS}; parallel chains run one each; other values only "
                     "to measure the choice)")
+    ap.add_argument("--fleet-draws", type=int, default=sisr._FLEET_DRAWS,
+                    help="plans of the fewest routes a chain draws when its fleet phase "
+                    f"reaches the capacity bound early (default {sisr._FLEET_DRAWS}; 1: one "
+                    "plan, as before; other values only to measure the choice)")
     ap.add_argument("--crossover-at", type=float, nargs="*",
                     default=list(sisr._CROSSOVER_AT),
                     help="shares of a solve's time at which parallel chains cross their plans "
@@ -280,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.fleet_epochs < 1:
         ap.error(f"--fleet-epochs: expected a whole number >= 1, got {args.fleet_epochs}")
     sisr._FLEET_EPOCHS = args.fleet_epochs  # read by a lone chain's Sisr when it is built
+    if args.fleet_draws < 1:
+        ap.error(f"--fleet-draws: expected a whole number >= 1, got {args.fleet_draws}")
+    sisr._FLEET_DRAWS = args.fleet_draws  # read by each chain's Sisr when it is built
     if any(not 0 < f < 1 for f in args.crossover_at):
         ap.error(f"--crossover-at: expected shares between 0 and 1, got {args.crossover_at}")
     sisr._CROSSOVER_AT = tuple(sorted(args.crossover_at))  # read when a solve's chains start

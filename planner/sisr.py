@@ -4,7 +4,9 @@ Slack induction by string removals (Christiaens & Vanden Berghe 2020): remove a 
 neighbouring visits, re-insert them greedily with "blinks", accept by simulated annealing.
 Added here: whole-route removals now and then, restarts from a fresh construction on
 stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
-fleet-minimisation phase for vehicles-first objectives, a local search (relocate,
+fleet-minimisation phase for vehicles-first objectives (drawn several times where it
+reaches the capacity bound early, the cost phase then halving the walks from those
+plans), a local search (relocate,
 exchange and 2-opt*) that polishes every new best plan, a route-exchange crossover of
 parallel chains' best plans, time-window orders for the recreate, early rejection of
 recreates that can no longer be accepted, insertion scans that start at the first place
@@ -19,6 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
@@ -78,6 +81,22 @@ _FLEET_ACCEPT = 2.0
 # the draws themselves: with two chains, two epochs each did worse than one (R2_2_1,
 # RC2_2_3-6, four seeds: 2.06 % against 1.23 %; bench/README.md).
 _FLEET_EPOCHS = 2
+# When the fleet phase reaches the capacity bound within ``_DRAW_MAX_SHARE`` of the budget
+# (Gehring-Homberger type 2: four routes of 50 visits), it draws this many plans of that
+# fleet in all, each given at most ``_DRAW_TIME`` times as long as the first took (at least
+# ``_DRAW_MIN_S``; all within the fleet phase's share of the budget), and the
+# cost phase anneals from all of them by successive halving (Sisr._halve). At such a tight
+# fleet the plan the fleet phase hands over largely decides the basin: four anneals of 12 s
+# from each of six RC2_2_6 fleet plans ended at 10.1-10.6 % over the best-known plan from
+# one, 5.7-6.9 % from another, 2.1-4.3 % from a third, so restarts from the same plan
+# cannot escape a bad one (bench/README.md).
+_FLEET_DRAWS = 4
+_DRAW_MAX_SHARE = 0.1
+_DRAW_TIME = 2.0
+_DRAW_MIN_S = 0.05
+_DRAW_SEED_STEP = 7919
+# ... each stage of the halving but the last runs its walks over this share of the schedule.
+_DRAW_STAGE = 0.25
 # Recreate: routes at least this long get their caches updated from the insertion point
 # (_insert_refresh); shorter ones are recomputed whole, which is cheaper there.
 _INCREMENTAL_MIN = 20
@@ -1342,6 +1361,7 @@ class Sisr:
         self.seek = True
         self.incremental = True
         self.epochs = _FLEET_EPOCHS if chains == 1 else 1
+        self.fleet_draws = _FLEET_DRAWS
         # With vehicle fixed costs, also try emptying whole routes now and then.
         self.route_removal = (_ROUTE_REMOVAL_FLEET if float(self.v_fixed.max()) > 0
                               else _ROUTE_REMOVAL)
@@ -1403,7 +1423,8 @@ class Sisr:
         return max(1, int(np.max(np.ceil(total / np.maximum(biggest, 1.0)))))
 
     def minimise_fleet(self, plan: Sequence[Sequence[int]], deadline: float,
-                       reporter: Callable[[str, float], None]) -> list[list[int]]:
+                       reporter: Callable[[str, float], None],
+                       seed: int | None = None) -> list[list[int]]:
         """Use as few routes as possible until ``deadline``; returns the best complete plan.
 
         The fleet-minimisation phase of the SISR paper (see :func:`_fleet_chunk`): it keeps
@@ -1418,7 +1439,7 @@ class Sisr:
         n_pend, max_routes = 0, int(np.count_nonzero(cur_l))
         lower = self.min_routes()
         static = self._static()
-        rng = np.random.default_rng(self.seed + 1)
+        rng = np.random.default_rng((self.seed if seed is None else seed) + 1)
         c_bar, l_max = _string_lengths(plan)
         best_used = max_routes
         iters = 200
@@ -1445,17 +1466,30 @@ class Sisr:
 
         For vehicles-first objectives (:meth:`fleet_first`) :meth:`minimise_fleet` gets up to
         ``_FLEET_SHARE`` of the budget (less once it reaches the capacity bound), then the
-        cost phase starts from its plan.
+        cost phase starts from its plan; if it reached the bound early, from
+        ``self.fleet_draws`` such plans (see ``_FLEET_DRAWS``).
         """
         if not self.fleet_first(plan):
             return self._anneal(plan, deadline, reporter, self.v_fixed, fleet=False)
         start = time.perf_counter()
         budget = max(0.0, deadline - start)
         fewer = self.minimise_fleet(plan, start + _FLEET_SHARE * budget, reporter)
-        if evaluate(self.problem, fewer).cost() < evaluate(self.problem, plan).cost():
-            plan = fewer
-        return self._anneal(plan, deadline, reporter, self.fleet_acceptance_price(plan),
-                            fleet=True)
+        took = time.perf_counter() - start
+        plans = [fewer if evaluate(self.problem, fewer).cost() < evaluate(
+            self.problem, plan).cost() else plan]
+        used = sum(1 for r in plans[0] if r)
+        if used <= self.min_routes() and took <= _DRAW_MAX_SHARE * budget:
+            # The fleet phase reached the capacity bound early: draw more plans of that
+            # fleet (see _FLEET_DRAWS), each from the first plan on its own random stream.
+            for j in range(1, self.fleet_draws):
+                until = min(start + _FLEET_SHARE * budget,
+                            time.perf_counter() + max(_DRAW_TIME * took, _DRAW_MIN_S))
+                other = self.minimise_fleet(plan, until, lambda phase, cost: None,
+                                            seed=self.seed + _DRAW_SEED_STEP * j)
+                if sum(1 for r in other if r) <= used:
+                    plans.append(other)
+        return self._anneal(plans[0], deadline, reporter,
+                            self.fleet_acceptance_price(plans[0]), fleet=True, plans=plans)
 
     def fleet_acceptance_price(self, plan: Sequence[Sequence[int]]) -> np.ndarray:
         """Per-vehicle price of a used route while the cost phase after the fleet phase
@@ -1564,12 +1598,14 @@ class Sisr:
 
     def _anneal(self, plan: Sequence[Sequence[int]], deadline: float,
                 reporter: Callable[[str, float], None], fixed_acc: np.ndarray,
-                fleet: bool) -> list[list[int]]:
+                fleet: bool, plans: Sequence[Sequence[Sequence[int]]] | None = None,
+                ) -> list[list[int]]:
         """The SISR cost phase: ruin and recreate with annealing until ``deadline``.
 
-        After the fleet phase the budget is split into ``self.epochs`` equal epochs, each a
-        whole hot-to-cold anneal from the fleet phase's plan on its own random stream; the
-        best plan of any epoch wins (see ``_FLEET_EPOCHS`` for why).
+        After the fleet phase, given several of its ``plans`` it anneals from them by
+        successive halving (:meth:`_halve`); else the budget is split into ``self.epochs``
+        equal epochs, each a whole hot-to-cold anneal from ``plan`` on its own random
+        stream, and the best plan of any epoch wins (see ``_FLEET_EPOCHS`` for why).
         """
         start = time.perf_counter()
         budget = max(1e-9, deadline - start)
@@ -1589,6 +1625,8 @@ class Sisr:
 
         if not fleet:
             return self._epoch(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, None)[0]
+        if plans is not None and len(plans) > 1:
+            return self._halve(plans, deadline, rng, t_hot, t_cold, fixed_acc, report)
         epochs = [self._epoch(plan, start + (k + 1) * budget / self.epochs, rng, t_hot, t_cold,
                               fixed_acc, report, plan) for k in range(self.epochs)]
         return min(epochs, key=lambda found: found[1])[0]
@@ -1596,30 +1634,37 @@ class Sisr:
     def _epoch(self, plan: Sequence[Sequence[int]], deadline: float,
                rng: np.random.Generator, t_hot: float, t_cold: float, fixed_acc: np.ndarray,
                report: Callable[[float], None],
-               restart: Sequence[Sequence[int]] | None) -> tuple[list[list[int]], float]:
-        """Anneal from ``plan`` until ``deadline``; returns the best plan and its cost.
+               restart: Sequence[Sequence[int]] | None, walk: _Walk | None = None,
+               span: tuple[float, float] = (0.0, 1.0)) -> tuple[list[list[int]], float]:
+        """Anneal from ``plan`` (or go on with ``walk``) until ``deadline``; returns the best
+        plan and its cost.
 
         ``restart`` is the plan a stalled search starts again from (None: a fresh greedy
-        construction).
+        construction). ``span`` is the part of the hot-to-cold schedule this call covers, so
+        a walk can be paused and resumed where its temperature was; only a call that ends
+        the schedule restarts when stalled. ``walk`` (if given) is updated in place.
         """
-        cur_r, cur_l = self._arrays(plan)
-        best_r, best_l = cur_r.copy(), cur_l.copy()
+        if walk is None:
+            walk = self._walk(plan)
+        cur_r, cur_l, best_r, best_l = walk.cur_r, walk.cur_l, walk.best_r, walk.best_l
         start = time.perf_counter()
         static = self._static()
-        iters = 200
-        best = math.inf
+        iters = walk.iters
+        best = walk.best
         budget = max(1e-9, deadline - start)
         c_bar, l_max = _string_lengths(plan)
         avg_len = _mean_route_length(plan)
         route_removal = min(self.route_removal,
                             _ROUTE_REMOVAL_VISITS / avg_len if avg_len > 0 else 0.0)
         epoch = last_best = start  # the annealing schedule restarts with each epoch
+        f_lo, f_hi = span
         while True:
             now = time.perf_counter()
             left = deadline - now
             if left <= 0.005:
                 break
-            if now - last_best > _STALL_SHARE * budget and left > _STALL_SHARE * budget:
+            if (f_hi >= 1.0 and now - last_best > _STALL_SHARE * budget
+                    and left > _STALL_SHARE * budget):
                 # A fresh construction opens more routes than the fleet phase left: with
                 # vehicles first, start again from the fleet phase's plan with a new
                 # random stream. At a tight fleet a run settles in one basin within
@@ -1629,17 +1674,18 @@ class Sisr:
                 fresh = (restart if restart is not None
                          else self.construct(int(rng.integers(2**31 - 1))))
                 if fresh is not None:
-                    cur_r, cur_l = self._arrays(fresh)
+                    cur_r[:], cur_l[:] = self._arrays(fresh)
                     epoch = last_best = now
+                    f_lo = 0.0
             met = self._meet(best_r, best_l, best, deadline, rng)
             if met is not None:
                 child, cost = met
-                cur_r, cur_l = self._arrays(child)
+                cur_r[:], cur_l[:] = self._arrays(child)
                 if cost < best - 1e-9:
                     best_r[:], best_l[:], best = cur_r, cur_l, cost
                     report(cost)
                 last_best = now
-            f0 = min(1.0, (now - epoch) / max(1e-9, deadline - epoch))
+            f0 = f_lo + (f_hi - f_lo) * min(1.0, (now - epoch) / max(1e-9, deadline - epoch))
             t_a = t_hot * (t_cold / t_hot) ** f0
             tic = time.perf_counter()
             _, best_cost = _sisr_chunk(
@@ -1657,7 +1703,56 @@ class Sisr:
             rate = iters / max(took, 1e-6)
             iters = int(max(20, min(rate * 0.1, rate * max(0.0, deadline - time.perf_counter())
                                     * 0.9)))
+        walk.iters, walk.best = iters, best
         return self._plan(best_r, best_l), best
+
+    def _halve(self, plans: Sequence[Sequence[Sequence[int]]], deadline: float,
+               rng: np.random.Generator, t_hot: float, t_cold: float, fixed_acc: np.ndarray,
+               report: Callable[[float], None]) -> list[list[int]]:
+        """Anneal from each of ``plans`` and keep the better half, stage by stage
+        (successive halving), until one walk is left to finish the schedule.
+
+        All walks follow one hot-to-cold schedule: each stage but the last takes
+        ``_DRAW_STAGE`` of it, and a surviving walk goes on where its temperature was, so
+        the walks are compared at the same point of the schedule. Returns the best plan.
+        """
+        stages = [len(plans)]
+        while stages[-1] > 1:
+            stages.append((stages[-1] + 1) // 2)
+        shares = [_DRAW_STAGE] * (len(stages) - 1)
+        shares.append(1.0 - sum(shares))
+        # The schedule's length: the walks of all stages share the time left.
+        length = max(1e-9, deadline - time.perf_counter()) / sum(
+            k * share for k, share in zip(stages, shares, strict=True))
+        walks = [self._walk(p) for p in plans]
+        done = 0.0
+        for k, share in zip(stages, shares, strict=True):
+            walks = sorted(walks, key=lambda w: w.best)[:k]
+            for w in walks:
+                last = k == 1
+                end = deadline if last else min(deadline, time.perf_counter() + share * length)
+                self._epoch(w.start, end, rng, t_hot, t_cold, fixed_acc, report, w.start, w,
+                            (done, 1.0 if last else done + share))
+            done += share
+        w = min(walks, key=lambda w: w.best)
+        return self._plan(w.best_r, w.best_l)
+
+    def _walk(self, plan: Sequence[Sequence[int]]) -> _Walk:
+        cur_r, cur_l = self._arrays(plan)
+        return _Walk(cur_r, cur_l, cur_r.copy(), cur_l.copy(), [list(r) for r in plan])
+
+
+@dataclass
+class _Walk:
+    """The state of one annealing walk, so that it can be paused and resumed."""
+
+    cur_r: np.ndarray
+    cur_l: np.ndarray
+    best_r: np.ndarray
+    best_l: np.ndarray
+    start: list
+    best: float = math.inf
+    iters: int = 200
 
 
 class Exchange:

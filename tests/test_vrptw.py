@@ -276,14 +276,17 @@ def test_fleet_phase_only_when_vehicles_cost_more_than_a_route():
 
 
 def _recorded_epochs(sisr: Sisr) -> list[tuple]:
-    """Wrap ``sisr._epoch`` to record (plan, restart, began, deadline, found, cost) per call."""
+    """Wrap ``sisr._epoch`` to record (plan, restart, began, deadline, found, cost, walk,
+    span) per call."""
     epochs: list[tuple] = []
     real_epoch = sisr._epoch
 
-    def recorded(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, restart):
+    def recorded(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, restart, walk=None,
+                 span=(0.0, 1.0)):
         began = time.perf_counter()
-        found, cost = real_epoch(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, restart)
-        epochs.append((plan, restart, began, deadline, found, cost))
+        found, cost = real_epoch(plan, deadline, rng, t_hot, t_cold, fixed_acc, report, restart,
+                                 walk, span)
+        epochs.append((plan, restart, began, deadline, found, cost, walk, span))
         return found, cost
 
     sisr._epoch = recorded
@@ -297,13 +300,15 @@ def test_cost_phase_after_the_fleet_phase_runs_equal_epochs_and_keeps_the_best()
     problem = _packing_problem(fixed_cost=10_000.0)
     singletons = [[c] for c in range(problem.n_clients)]
     sisr = Sisr(problem, seed=3)
+    sisr.fleet_draws = 1  # one fleet plan: no halving
     epochs = _recorded_epochs(sisr)
     deadline = time.perf_counter() + 2.0
     plan = sisr.run(singletons, deadline, lambda phase, cost: None)
     assert _FLEET_EPOCHS >= 2 and len(epochs) == _FLEET_EPOCHS
     fleet_plan = epochs[0][0]
     assert evaluate(problem, fleet_plan).n_vehicles == 8
-    for start_plan, restart, _, _, _, _ in epochs:
+    for start_plan, restart, _, _, _, _, _, span in epochs:
+        assert span == (0.0, 1.0)  # each epoch is a whole schedule
         # Every epoch starts from, and restarts to, the fleet phase's plan.
         assert start_plan == fleet_plan and restart == fleet_plan
     # The epochs share the cost phase's budget equally and the last one ends at the deadline.
@@ -323,11 +328,66 @@ def test_a_chain_among_several_gets_one_whole_anneal_after_the_fleet_phase():
     warm_up()
     problem = _packing_problem(fixed_cost=10_000.0)
     sisr = Sisr(problem, seed=3, chains=2)
+    sisr.fleet_draws = 1
     epochs = _recorded_epochs(sisr)
     deadline = time.perf_counter() + 1.0
     plan = sisr.run([[c] for c in range(problem.n_clients)], deadline, lambda p, c: None)
     assert len(epochs) == 1 and epochs[0][3] == deadline
     assert plan == epochs[0][4] and evaluate(problem, plan).is_feasible()
+
+
+def test_a_fleet_phase_at_the_capacity_bound_draws_more_plans_and_halves_them():
+    from planner.sisr import _DRAW_STAGE, _FLEET_DRAWS, Sisr
+
+    warm_up()
+    problem = _packing_problem(fixed_cost=10_000.0)
+    sisr = Sisr(problem, seed=5, chains=2)
+    assert sisr.fleet_draws == _FLEET_DRAWS == 4
+    epochs = _recorded_epochs(sisr)
+    deadline = time.perf_counter() + 3.0
+    plan = sisr.run([[c] for c in range(problem.n_clients)], deadline, lambda p, c: None)
+    # Four walks, one from each plan of the fewest routes the fleet phase drew (at least two
+    # of them differ: each draw has its own random stream), then two, then one.
+    walks = list({id(e[6]): e[6] for e in epochs}.values())
+    assert len(walks) == 4
+    starts = [w.start for w in walks]
+    assert all(evaluate(problem, p).n_vehicles == 8 and evaluate(problem, p).is_feasible()
+               for p in starts)
+    assert len({tuple(map(tuple, p)) for p in starts}) >= 2
+    for start_plan, restart, _, _, _, _, walk, _ in epochs:
+        assert start_plan == restart == walk.start  # a stalled walk restarts from its own
+    s1, s2 = _DRAW_STAGE, 2 * _DRAW_STAGE
+    assert [e[7] for e in epochs] == [(0.0, s1)] * 4 + [(s1, s2)] * 2 + [(s2, 1.0)]
+    # Only the best walks of a stage go on (a walk's best after its stage: the cost).
+    ranked = sorted(epochs[:4], key=lambda e: e[5])
+    assert [id(e[6]) for e in epochs[4:6]] == [id(e[6]) for e in ranked[:2]]
+    assert id(epochs[6][6]) == id(min(epochs[4:6], key=lambda e: e[5])[6])
+    # The stages before the last take equal times; the last walk ends at the deadline.
+    lengths = [e[3] - e[2] for e in epochs[:6]]
+    assert max(lengths) - min(lengths) < 0.1
+    assert epochs[6][3] == deadline
+    assert plan == epochs[6][4]
+    result = evaluate(problem, plan)
+    assert result.is_feasible() and result.cost() == pytest.approx(epochs[6][5])
+
+
+def test_no_draws_when_the_fleet_phase_stops_above_the_capacity_bound(
+        monkeypatch: pytest.MonkeyPatch):
+    from planner.sisr import Sisr
+
+    warm_up()
+    problem = _packing_problem(fixed_cost=10_000.0)
+    sisr = Sisr(problem, seed=5, chains=2)
+    monkeypatch.setattr(sisr, "min_routes", lambda: 1)  # a bound no plan reaches
+    drawn: list[int | None] = []
+    real = sisr.minimise_fleet
+    monkeypatch.setattr(sisr, "minimise_fleet", lambda plan, deadline, reporter, seed=None: (
+        drawn.append(seed), real(plan, deadline, reporter, seed))[1])
+    epochs = _recorded_epochs(sisr)
+    sisr.run([[c] for c in range(problem.n_clients)], time.perf_counter() + 1.0,
+             lambda p, c: None)
+    assert drawn == [None]  # the fleet phase ran once, with the chain's own stream
+    assert len(epochs) == 1 and epochs[0][6] is None and epochs[0][7] == (0.0, 1.0)
 
 
 def test_solve_tells_each_chain_how_many_run(monkeypatch):
