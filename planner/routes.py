@@ -191,8 +191,8 @@ def _sisr_chains(problem: RoutingProblem, plan: Sequence[Sequence[int]], seed: i
     exchange = Exchange(workers, start, deadline) if workers > 1 else None
 
     def chain(k: int) -> list[list[int]] | None:
-        # A lone chain splits its cost phase in epochs; parallel chains are the draws,
-        # crossed at the exchange.
+        # A lone chain splits its cost phase in epochs (or halves walks from several fleet
+        # plans); parallel chains are the draws, crossed at the exchange.
         sisr = Sisr(problem, seed + _CHAIN_SEED_STEP * k, chains=workers, exchange=exchange,
                     rank=k)
         return sisr.run(plan, deadline, reporter)

@@ -5,13 +5,12 @@ neighbouring visits, re-insert them greedily with "blinks", accept by simulated 
 Added here: whole-route removals now and then, restarts from a fresh construction on
 stagnation, strings scaled to the mean route length (long type-2 routes), the paper's
 fleet-minimisation phase for vehicles-first objectives (drawn several times where it
-reaches the capacity bound early, the cost phase then halving the walks from those
-plans), a local search (relocate,
-exchange and 2-opt*) that polishes every new best plan, a route-exchange crossover of
-parallel chains' best plans, time-window orders for the recreate, early rejection of
-recreates that can no longer be accepted, insertion scans that start at the first place
-that can be on time, and schedule caches updated from the insertion point on long routes.
-Everything runs in double precision on plain arrays;
+reaches the capacity bound early, the cost phase then halving the walks from those plans),
+a local search (relocate, exchange and 2-opt*) that polishes every new best plan, a
+route-exchange crossover of parallel chains' best plans, time-window orders for the
+recreate, early rejection of recreates that can no longer be accepted, insertion scans that
+start at the first place that can be on time, and schedule caches updated from the
+insertion point on long routes. Everything runs in double precision on plain arrays;
 :func:`planner.routes.solve` decides when it is used.
 """
 
@@ -72,14 +71,15 @@ _FLEET_SHARE = 0.4
 # travel costs (tested 0.5-3 and the full price on GH 200 C1/R1/RC1/R2/RC2: 2 was best, the
 # full price stalls on capacity-tight C1 instances, lower prices let routes multiply).
 _FLEET_ACCEPT = 2.0
-# ... split, in a solve with one search chain, into this many equal epochs, each a whole
-# anneal from the fleet phase's plan. The basin a run settles in is largely chance, decided
-# in its first seconds, and a 12 s anneal ends about as well as a 30 s one, so two draws
-# beat one long one (GH 200 RC2_2_6, R2_2_1, RC1_2_1, RC2_2_5, one chain, 30 s, six seeds:
-# mean gap 3.89 % with one epoch, 2.60 % with two, 3.15 % with three; over all 60 GH 200 at
-# one seed the two were even, 0.59 % against 0.62 %). Parallel chains are
-# the draws themselves: with two chains, two epochs each did worse than one (R2_2_1,
-# RC2_2_3-6, four seeds: 2.06 % against 1.23 %; bench/README.md).
+# ... split, in a solve with one search chain where the fleet phase hands over one plan
+# (several: see _FLEET_DRAWS), into this many equal epochs, each a whole anneal from it.
+# The basin a run settles in is largely chance, decided in its first seconds, and a 12 s
+# anneal ends about as well as a 30 s one, so two draws beat one long one (GH 200 RC2_2_6,
+# R2_2_1, RC1_2_1, RC2_2_5, one chain, 30 s, six seeds: mean gap 3.89 % with one epoch,
+# 2.60 % with two, 3.15 % with three; over all 60 GH 200 at one seed the two were even,
+# 0.59 % against 0.62 %). Parallel chains are the draws themselves: with two chains, two
+# epochs each did worse than one (R2_2_1, RC2_2_3-6, four seeds: 2.06 % against 1.23 %;
+# bench/README.md).
 _FLEET_EPOCHS = 2
 # When the fleet phase reaches the capacity bound within ``_DRAW_MAX_SHARE`` of the budget
 # (Gehring-Homberger type 2: four routes of 50 visits), it draws this many plans of that
