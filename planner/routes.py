@@ -21,7 +21,9 @@ How a solve spends its time budget
    Twice late in the solve the chains meet and each goes on from a route-exchange child of
    its best plan and another's, so what one found can serve the other. A lone chain draws
    twice instead: after the fleet phase it runs two shorter anneals from the fleet plan and
-   keeps the better. The numba kernels are cached on disk;
+   keeps the better. Where the fleet phase reaches the capacity bound early, every chain
+   draws four plans of that fleet and keeps the best of the anneals from them by
+   successive halving. The numba kernels are cached on disk;
    a process loads them on first use (call :func:`warm_up` to do it up front). While they
    are not loaded, OR-Tools does the work, so the time limit holds even on the first run
    after an install, when they are compiled.

@@ -1728,8 +1728,8 @@ class Sisr:
         done = 0.0
         for k, share in zip(stages, shares, strict=True):
             walks = sorted(walks, key=lambda w: w.best)[:k]
+            last = k == 1
             for w in walks:
-                last = k == 1
                 end = deadline if last else min(deadline, time.perf_counter() + share * length)
                 self._epoch(w.start, end, rng, t_hot, t_cold, fixed_acc, report, w.start, w,
                             (done, 1.0 if last else done + share))
